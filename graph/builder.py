@@ -1,0 +1,43 @@
+"""Assemble the session graph: start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> advance."""
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
+
+from graph.context import SessionContext
+from graph.routes import after_advance, after_decide, after_risk_check
+from graph.state import SessionInput, SessionState
+from nodes.advance import advance
+from nodes.approve import approve
+from nodes.decide import decide
+from nodes.execute import execute
+from nodes.risk_check import risk_check
+from nodes.start import start
+from tools import TRADING_TOOLS
+
+GRAPH_ID = "trading_session"
+
+
+def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, SessionState]:
+    """The uncompiled builder; compile it with or without a checkpointer."""
+    builder = StateGraph(SessionState, context_schema=SessionContext, input_schema=SessionInput)
+    builder.add_node("start", start)
+    builder.add_node("decide", decide)
+    builder.add_node("tools", ToolNode(TRADING_TOOLS, handle_tool_errors=True))
+    builder.add_node("risk_check", risk_check)
+    builder.add_node("approve", approve)
+    builder.add_node("execute", execute)
+    builder.add_node("advance", advance)
+    builder.add_edge(START, "start")
+    builder.add_edge("start", "decide")
+    builder.add_conditional_edges("decide", after_decide)
+    builder.add_edge("tools", "decide")
+    builder.add_conditional_edges("risk_check", after_risk_check)
+    builder.add_edge("approve", "execute")
+    builder.add_edge("execute", "advance")
+    builder.add_conditional_edges("advance", after_advance, {"decide": "decide", "__end__": END})
+    return builder
+
+
+def recursion_limit(bars_total: int) -> int:
+    """Steps a session of `bars_total` bars may take (each bar is at most 4 + 2 x LLM turns steps)."""
+    return 16 * max(bars_total, 1) + 10

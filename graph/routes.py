@@ -1,0 +1,29 @@
+"""Conditional edges of the session graph."""
+
+from typing import Literal
+
+from langchain_core.messages import AIMessage
+
+from graph.state import MAX_LLM_TURNS, SessionState
+
+
+def after_decide(state: SessionState) -> Literal["tools", "risk_check"]:
+    """Run the LLM's tool calls while the bar's loop has turns left; otherwise check the proposals."""
+    messages = state.get("messages", [])
+    last = messages[-1] if messages else None
+    wants_tools = isinstance(last, AIMessage) and bool(last.tool_calls)
+    if state["decider"] == "llm" and wants_tools and state["llm_turns"] < MAX_LLM_TURNS:
+        return "tools"
+    return "risk_check"
+
+
+def after_risk_check(state: SessionState) -> Literal["approve", "execute"]:
+    """Pause for a person only when some order needs approval."""
+    if any(v["status"] == "needs_approval" for v in state["verdicts"]):
+        return "approve"
+    return "execute"
+
+
+def after_advance(state: SessionState) -> Literal["decide", "__end__"]:
+    """Loop over bars until the last one."""
+    return "__end__" if state.get("done") else "decide"

@@ -1,0 +1,156 @@
+"""The state of a trading session: identity, clock, portfolio and the current bar's work.
+
+Identity (`model_id`, `signature`) is written once from the database and checkpointed with every
+step, so every node and tool reads it from here and it survives resumes, restarts and forks.
+Per-bar fields are replaced each bar, and the message window is capped, so the size of the state
+does not grow with the length of the session.
+"""
+
+from typing import Annotated, Literal, NotRequired, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+Mode = Literal["daily", "intraday"]
+DeciderName = Literal["rule", "llm"]
+MAX_MESSAGES = 40
+MAX_LLM_TURNS = 4
+"""Model calls allowed per bar before the tool loop is cut off."""
+"""Largest LLM message window kept in state (one bar's conversation)."""
+
+
+class Proposal(TypedDict):
+    """An order a decider wants; nothing is checked yet."""
+
+    id: str
+    symbol: str
+    side: str
+    quantity: float
+    source: str
+    note: str
+
+
+class Verdict(TypedDict):
+    """`risk_check`'s decision on one proposal, with the rule and the reason."""
+
+    proposal_id: str
+    symbol: str
+    side: str
+    quantity: float
+    price: str | None
+    notional: str | None
+    status: Literal["approved", "rejected", "needs_approval"]
+    rule: str
+    reason: str
+
+
+class Fill(TypedDict):
+    """An order the ledger recorded in this bar: filled, or rejected at execution."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    quantity: int
+    price: str | None
+    notional: str | None
+    status: Literal["filled", "rejected"]
+    reason: str
+
+
+class Portfolio(TypedDict):
+    """The ledger marked to market at the session clock (money as decimal strings)."""
+
+    cash: str
+    positions: dict[str, int]
+    equity: str
+
+
+class Decision(TypedDict):
+    """How the decider fared this bar: `ok`, or `failed` with the reason (never a silent hold)."""
+
+    decider: str
+    status: Literal["ok", "failed"]
+    reason: str
+
+
+class Benchmark(TypedDict):
+    """Buy-and-hold: the session's starting equity split equally at the first bar's closes."""
+
+    start_equity: str
+    shares: dict[str, str]
+    cash: str
+
+
+def bounded_messages(left: list[AnyMessage], right: list[AnyMessage]) -> list[AnyMessage]:
+    """`add_messages`, then keep the first (the bar prompt) and the newest messages."""
+    merged = add_messages(left, right)  # type: ignore[arg-type]
+    if len(merged) <= MAX_MESSAGES:
+        return merged  # type: ignore[return-value]
+    tail = merged[-(MAX_MESSAGES - 1) :]
+    while tail and tail[0].type == "tool":  # never start on a tool result without its call
+        tail = tail[1:]
+    return [merged[0], *tail]  # type: ignore[list-item]
+
+
+def add_proposals(left: list[Proposal], right: list[Proposal]) -> list[Proposal]:
+    """Proposals accumulate within a bar (tool calls); a new bar overwrites them."""
+    return [*left, *right]
+
+
+class SessionInput(TypedDict):
+    """What starts a session. The server fills `model_id` and `signature` from the database."""
+
+    model_id: int
+    signature: str
+    mode: NotRequired[Mode]
+    start: str
+    end: str
+    symbols: list[str]
+    decider: NotRequired[DeciderName]
+
+
+class SessionState(TypedDict):
+    """Everything a trading session knows, checkpointed after every step."""
+
+    model_id: int
+    """The trading model (bot) this session trades for; set once, never by a tool."""
+    signature: str
+    """The model's unique signature, carried with its id for audit and display."""
+    mode: Mode
+    """`daily` bars or synthetic `intraday` minute bars."""
+    symbols: list[str]
+    """Tradable symbols of this session."""
+    start: str
+    """First day of the session (YYYY-MM-DD)."""
+    end: str
+    """Last day of the session (YYYY-MM-DD)."""
+    decider: DeciderName
+    """`rule` (offline moving-average crossover) or `llm`."""
+    session: int
+    """How many sessions this thread has started; part of every client order id."""
+    clock: str
+    """Close time of the current bar (ISO 8601, New York time); no read sees past it."""
+    bar_index: int
+    """0-based index of the current bar."""
+    bars_total: int
+    """How many bars the session has."""
+    day_open_equity: str
+    """Equity at the last mark of the previous trading day (daily loss limit)."""
+    portfolio: Portfolio
+    """Ledger snapshot marked at the clock, refreshed after each execute."""
+    benchmark: Benchmark
+    """Buy-and-hold comparison fixed at the first bar."""
+    proposals: Annotated[list[Proposal], add_proposals]
+    """This bar's proposed orders."""
+    verdicts: list[Verdict]
+    """This bar's risk decisions."""
+    fills: list[Fill]
+    """This bar's ledger outcomes."""
+    decision: Decision
+    """This bar's decider outcome."""
+    messages: Annotated[list[AnyMessage], bounded_messages]
+    """The LLM conversation of the current bar, capped at MAX_MESSAGES."""
+    llm_turns: int
+    """Model calls made in this bar (the tool loop is bounded)."""
+    done: bool
+    """True after the last bar."""

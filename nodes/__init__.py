@@ -1,0 +1,1 @@
+"""Graph nodes: start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> advance."""

@@ -1,0 +1,45 @@
+"""risk_check: gather facts at the clock and give every proposal a recorded verdict."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import SessionContext, pool_of
+from graph.state import SessionState
+from tradegraph.accounts import get_model, limits_of
+from tradegraph.ledger import cash_and_positions, fills_on_day
+from tradegraph.market.prices import bar_at
+from tradegraph.portfolio import mark
+from tradegraph.risk import RiskFacts, evaluate
+
+
+async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
+    """Check this bar's proposals against the model's current limits and ledger."""
+    pool = await pool_of(runtime.context)
+    clock = datetime.fromisoformat(state["clock"])
+    model_id, mode = state["model_id"], state["mode"]
+    async with pool.connection() as conn:
+        model = await get_model(conn, model_id=model_id, user_id=None)
+        assert model is not None, f"model {model_id} disappeared"
+        cash, positions = await cash_and_positions(conn, model_id=model_id)
+        fills_today = await fills_on_day(conn, model_id=model_id, day=clock)
+    prices = {}
+    for symbol in state["symbols"]:
+        bar = await bar_at(pool, symbol, clock, mode)
+        prices[symbol] = bar.close if bar else None
+    marked = await mark(pool, model_id=model_id, clock=clock, mode=mode)
+    facts = RiskFacts(
+        limits=limits_of(model),
+        cash=cash,
+        positions=positions,
+        prices=prices,
+        equity=Decimal(str(marked["equity"])),
+        day_open_equity=Decimal(state["day_open_equity"]),
+        fills_today=fills_today,
+    )
+    verdicts = evaluate(list(state.get("proposals", [])), facts)
+    for verdict in verdicts:
+        runtime.stream_writer({"type": "verdict", "clock": state["clock"], **verdict})
+    return {"verdicts": verdicts}

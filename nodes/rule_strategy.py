@@ -1,0 +1,54 @@
+"""The offline `rule` decider: a moving-average crossover with fixed-fraction sizing.
+
+For each symbol, on bars closed up to the clock: when the 5-bar simple moving average of closes is
+above the 20-bar one and nothing is held, buy shares worth 10% of equity (rounded down); when it is
+below and shares are held, sell them all. Otherwise do nothing. Same inputs, same orders.
+"""
+
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+FAST, SLOW = 5, 20
+POSITION_FRACTION = Decimal("0.10")
+
+
+def sma(closes: list[Decimal], window: int) -> Decimal:
+    """Mean of the last `window` closes."""
+    return sum(closes[-window:], Decimal(0)) / window
+
+
+def crossover_proposals(
+    *, bar_index: int, closes: dict[str, list[Decimal]], positions: dict[str, int], equity: Decimal
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Proposals for this bar and one line of reasoning per symbol."""
+    proposals: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for symbol, series in closes.items():
+        if len(series) < SLOW:
+            notes.append(f"{symbol}: {len(series)} bars, need {SLOW}")
+            continue
+        fast, slow, held = sma(series, FAST), sma(series, SLOW), positions.get(symbol, 0)
+        trend = f"{symbol}: SMA{FAST} {fast:.2f} vs SMA{SLOW} {slow:.2f}"
+        if fast > slow and held == 0:
+            quantity = int((equity * POSITION_FRACTION / series[-1]).to_integral_value(ROUND_DOWN))
+            if quantity > 0:
+                proposals.append(_proposal(bar_index, symbol, "buy", quantity, trend))
+                notes.append(f"{trend}: uptrend, buy {quantity}")
+                continue
+        elif fast < slow and held > 0:
+            proposals.append(_proposal(bar_index, symbol, "sell", held, trend))
+            notes.append(f"{trend}: downtrend, sell {held}")
+            continue
+        notes.append(f"{trend}: hold")
+    return proposals, notes
+
+
+def _proposal(bar_index: int, symbol: str, side: str, quantity: int, note: str) -> dict[str, Any]:
+    return {
+        "id": f"{bar_index}:rule:{symbol}",
+        "symbol": symbol,
+        "side": side,
+        "quantity": quantity,
+        "source": "rule",
+        "note": note,
+    }

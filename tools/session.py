@@ -1,0 +1,38 @@
+"""What a tool may know about the session, read from graph state (never from process config)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from langgraph.prebuilt import ToolRuntime
+from psycopg_pool import AsyncConnectionPool
+
+from graph.context import SessionContext, pool_of
+from tradegraph.market.prices import Mode
+
+
+@dataclass(frozen=True)
+class ToolSession:
+    """Identity, clock and database of the session a tool call belongs to."""
+
+    model_id: int
+    signature: str
+    clock: datetime
+    mode: Mode
+    symbols: list[str]
+    bar_index: int
+    pool: AsyncConnectionPool
+
+
+async def session_of(runtime: ToolRuntime[SessionContext, Any]) -> ToolSession:
+    """The calling session, from the injected graph state."""
+    state = runtime.state
+    return ToolSession(
+        model_id=state["model_id"],
+        signature=state["signature"],
+        clock=datetime.fromisoformat(state["clock"]),
+        mode=state["mode"],
+        symbols=list(state["symbols"]),
+        bar_index=state["bar_index"],
+        pool=await pool_of(runtime.context),
+    )

@@ -1,0 +1,150 @@
+"""Users, API keys (stored as hashes) and trading models: keyword-only data functions."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from tradegraph.limits import LIMIT_FIELDS, RiskLimits
+from tradegraph.money import to_money
+
+KEY_PREFIX = "tg_"
+
+INSERT_USER = "INSERT INTO users (name) VALUES (%s) RETURNING id"
+INSERT_KEY = "INSERT INTO api_keys (user_id, key_hash, key_prefix) VALUES (%s, %s, %s)"
+SELECT_USER_BY_KEY = """
+SELECT u.id, u.name FROM api_keys k JOIN users u ON u.id = k.user_id
+WHERE k.key_hash = %s AND k.revoked_at IS NULL
+"""
+COUNT_USERS = "SELECT count(*) AS n FROM users"
+SELECT_USER_BY_NAME = "SELECT id, name FROM users WHERE name = %s"
+INSERT_MODEL = f"""
+INSERT INTO models (user_id, name, signature, initial_cash, {", ".join(LIMIT_FIELDS)})
+VALUES (%s, %s, %s, %s, {", ".join(["%s"] * len(LIMIT_FIELDS))})
+RETURNING *
+"""
+INSERT_CASH = "INSERT INTO cash_accounts (model_id, cash) VALUES (%s, %s)"
+SELECT_MODEL = "SELECT * FROM models WHERE id = %s AND user_id = %s"
+SELECT_MODEL_ANY_USER = "SELECT * FROM models WHERE id = %s"
+SELECT_MODELS = "SELECT * FROM models WHERE user_id = %s ORDER BY id"
+UPDATE_LIMITS = f"""
+UPDATE models SET ({", ".join(LIMIT_FIELDS)}) = ({", ".join(["%s"] * len(LIMIT_FIELDS))})
+WHERE id = %s AND user_id = %s RETURNING *
+"""
+
+
+class SignatureTaken(ValueError):
+    """The user already has a model with this signature."""
+
+
+@dataclass(frozen=True)
+class User:
+    """An authenticated owner of models."""
+
+    id: int
+    name: str
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh random API key (shown to its owner once)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_user(conn: AsyncConnection[Any], *, name: str) -> tuple[User, str]:
+    """Create a user with one API key; returns the user and the plaintext key."""
+    async with conn.transaction():
+        row = await (await conn.execute(INSERT_USER, (name,))).fetchone()
+        assert row is not None
+        user = User(id=row["id"], name=name)
+        key = await add_key(conn, user_id=user.id)
+    return user, key
+
+
+async def add_key(conn: AsyncConnection[Any], *, user_id: int) -> str:
+    """Issue another key for a user; returns it in plaintext, storing only its hash."""
+    key = new_key()
+    await conn.execute(INSERT_KEY, (user_id, hash_key(key), key[:8]))
+    return key
+
+
+async def user_for_key(conn: AsyncConnection[Any], *, key: str) -> User | None:
+    """The user owning an unrevoked key, or None."""
+    row = await (await conn.execute(SELECT_USER_BY_KEY, (hash_key(key),))).fetchone()
+    return User(id=row["id"], name=row["name"]) if row else None
+
+
+async def user_by_name(conn: AsyncConnection[Any], *, name: str) -> User | None:
+    """A user by name, or None."""
+    row = await (await conn.execute(SELECT_USER_BY_NAME, (name,))).fetchone()
+    return User(id=row["id"], name=row["name"]) if row else None
+
+
+async def count_users(conn: AsyncConnection[Any]) -> int:
+    """How many users exist."""
+    row = await (await conn.execute(COUNT_USERS)).fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def create_model(
+    conn: AsyncConnection[Any],
+    *,
+    user_id: int,
+    name: str,
+    signature: str,
+    initial_cash: Decimal,
+    limits: RiskLimits,
+) -> dict[str, Any]:
+    """Create a model and its cash account funded with `initial_cash`."""
+    from psycopg.errors import UniqueViolation
+
+    values = [getattr(limits, f) for f in LIMIT_FIELDS]
+    try:
+        async with conn.transaction():
+            cur = await conn.execute(
+                INSERT_MODEL, (user_id, name, signature, to_money(initial_cash), *values)
+            )
+            model = await cur.fetchone()
+            assert model is not None
+            await conn.execute(INSERT_CASH, (model["id"], to_money(initial_cash)))
+    except UniqueViolation as exc:
+        raise SignatureTaken(f"you already have a model with signature {signature!r}") from exc
+    return dict(model)
+
+
+async def get_model(
+    conn: AsyncConnection[Any], *, model_id: int, user_id: int | None
+) -> dict[str, Any] | None:
+    """A model by id; with `user_id`, only if that user owns it."""
+    if user_id is None:
+        cur = await conn.execute(SELECT_MODEL_ANY_USER, (model_id,))
+    else:
+        cur = await conn.execute(SELECT_MODEL, (model_id, user_id))
+    row = await cur.fetchone()
+    return dict(row) if row else None
+
+
+async def list_models(conn: AsyncConnection[Any], *, user_id: int) -> list[dict[str, Any]]:
+    """The user's models, oldest first."""
+    return [dict(r) for r in await (await conn.execute(SELECT_MODELS, (user_id,))).fetchall()]
+
+
+async def update_limits(
+    conn: AsyncConnection[Any], *, model_id: int, user_id: int, limits: RiskLimits
+) -> dict[str, Any] | None:
+    """Replace a model's limits; None when the user has no such model."""
+    values = [getattr(limits, f) for f in LIMIT_FIELDS]
+    row = await (await conn.execute(UPDATE_LIMITS, (*values, model_id, user_id))).fetchone()
+    return dict(row) if row else None
+
+
+def limits_of(model: dict[str, Any]) -> RiskLimits:
+    """A model row's risk limits."""
+    return RiskLimits(**{f: model[f] for f in LIMIT_FIELDS})

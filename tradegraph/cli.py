@@ -1,0 +1,124 @@
+"""The `tradegraph` command: migrate, serve, worker, users, models, backtest, sessions."""
+
+import asyncio
+import logging
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tradegraph.limits import RiskLimits
+
+app = typer.Typer(
+    help="AI trading sessions as LangGraph graphs.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+users_app = typer.Typer(help="Manage users and their API keys.", no_args_is_help=True)
+models_app = typer.Typer(help="Manage trading models.", no_args_is_help=True)
+sessions_app = typer.Typer(help="Follow sessions on a running server.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(models_app, name="models")
+app.add_typer(sessions_app, name="sessions")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations, create checkpoint tables and load the market data."""
+    from tradegraph.bootstrap import prepare_database
+    from tradegraph.database import database_url
+
+    _setup_logging()
+    asyncio.run(prepare_database(database_url()))
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(help="In-process run workers (default from settings).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API with in-process run workers."""
+    from server.main import serve as run_server
+
+    _setup_logging()
+    run_server(host=host, port=port, workers=workers)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 2,
+) -> None:
+    """Run extra run workers (no HTTP)."""
+    from server.worker_main import run_worker
+
+    _setup_logging()
+    asyncio.run(run_worker(concurrency=concurrency))
+
+
+@users_app.command("create")
+def users_create(name: str) -> None:
+    """Create a user; prints the new API key alone on the last line (shown only this once)."""
+    from tradegraph.commands import create_user
+
+    user_id, key = asyncio.run(create_user(name))
+    typer.echo(f"created user {name!r} (id {user_id}); store this API key now, it is not shown again:")
+    typer.echo(key)
+
+
+@models_app.command("create")
+def models_create(
+    user: Annotated[str, typer.Option(help="Owner's user name.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    signature: Annotated[str, typer.Option(help="Unique signature per user.")],
+    initial_cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
+    approval_notional: Annotated[str | None, typer.Option(help="Pause orders above this notional.")] = None,
+) -> None:
+    """Create a trading model for a user; prints its id."""
+    from tradegraph.commands import create_model
+
+    limits = RiskLimits(approval_notional=Decimal(approval_notional) if approval_notional else None)
+    model = asyncio.run(create_model(user, name, signature, Decimal(initial_cash), limits))
+    typer.echo(f"created model {model['id']} ({model['signature']}) for {user}")
+    typer.echo(model["id"])
+
+
+@app.command()
+def backtest(
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    symbols: Annotated[str, typer.Option(help="Comma-separated tickers, e.g. AAPL,MSFT,IBM.")],
+    mode: Annotated[str, typer.Option(help="daily or intraday.")] = "daily",
+    decider: Annotated[str, typer.Option(help="rule or llm.")] = "rule",
+    cash: Annotated[str, typer.Option(help="Starting cash of the backtest model.")] = "100000",
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the equity curve vs buy-and-hold to this PNG.")
+    ] = None,
+) -> None:
+    """Run a session in-process with a progress bar, then print its performance."""
+    from tradegraph.backtest import run_backtest
+
+    code = asyncio.run(
+        run_backtest(
+            mode=mode, start=start, end=end, symbols=symbols, decider=decider, cash=Decimal(cash), plot=plot
+        )
+    )
+    raise typer.Exit(code)
+
+
+@sessions_app.command("watch")
+def sessions_watch(
+    thread_id: str,
+    url: Annotated[str, typer.Option(envvar="TRADEGRAPH_URL", help="Server URL.")] = "http://127.0.0.1:8000",
+    api_key: Annotated[str, typer.Option(envvar="TRADEGRAPH_API_KEY", help="Your API key.")] = "",
+) -> None:
+    """Follow a running session on the server in the terminal."""
+    from tradegraph.watch import watch
+
+    raise typer.Exit(asyncio.run(watch(url=url, api_key=api_key, thread_id=thread_id)))

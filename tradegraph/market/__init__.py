@@ -1,0 +1,1 @@
+"""Market data: real daily bars (split-adjusted), synthetic minute bars, and look-ahead-free reads."""

@@ -1,0 +1,55 @@
+"""Apply `migrations/*.sql` in order, once each, under an advisory lock so concurrent starts are safe."""
+
+import logging
+from pathlib import Path
+
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.rows import dict_row
+
+from tradegraph.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+ADVISORY_LOCK_KEY = 7_340_021_001
+"""Arbitrary constant shared by every tradegraph process that migrates."""
+
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     text PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+SELECT_APPLIED = "SELECT version FROM schema_migrations"
+INSERT_APPLIED = "INSERT INTO schema_migrations (version) VALUES (%s)"
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    """The SQL files in apply order (their names start with a zero-padded number)."""
+    return sorted(directory.glob("*.sql"))
+
+
+async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations and the checkpointer's own `setup()`; return versions applied now."""
+    applied_now: list[str] = []
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, prepare_threshold=None, row_factory=dict_row
+    ) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        try:
+            await conn.execute(CREATE_MIGRATIONS_TABLE)
+            cur = await conn.execute(SELECT_APPLIED)
+            done = {row["version"] for row in await cur.fetchall()}
+            for path in migration_files(directory):
+                if path.stem in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())  # type: ignore[arg-type]
+                    await conn.execute(INSERT_APPLIED, (path.stem,))
+                log.info("applied migration %s", path.stem)
+                applied_now.append(path.stem)
+            await AsyncPostgresSaver(conn).setup()  # type: ignore[arg-type]
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    return applied_now

@@ -1,0 +1,28 @@
+"""Equity curve against buy-and-hold, as a PNG (matplotlib, headless)."""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_equity(curve: list[dict[str, Any]], path: Path, *, title: str) -> None:
+    """Two labelled lines, dates on the x axis."""
+    times = [p["bar_time"] for p in curve]
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
+    ax.plot(times, [float(p["equity"]) for p in curve], label="strategy equity", color="#1f77b4")
+    ax.plot(
+        times, [float(p["benchmark"]) for p in curve], label="buy and hold", color="#ff7f0e", linestyle="--"
+    )
+    ax.set_title(title)
+    ax.set_xlabel("date")
+    ax.set_ylabel("equity")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

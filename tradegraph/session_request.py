@@ -1,0 +1,81 @@
+"""Validate what starts a session (mode, dates, symbols, decider) against the data we have."""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from tradegraph.market.prices import daily_bars, known_symbols
+
+MODES = ("daily", "intraday")
+DECIDERS = ("rule", "llm")
+MAX_SYMBOLS = 20
+MAX_INTRADAY_DAYS = 31
+"""Intraday sessions are capped (390 bars a day) to keep one session's run bounded."""
+
+
+class InvalidSession(ValueError):
+    """The session request names something we cannot trade; the message says what."""
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A checked session request."""
+
+    mode: str
+    start: date
+    end: date
+    symbols: list[str]
+    decider: str
+
+
+def _parse_day(value: Any, field: str) -> date:
+    if not isinstance(value, str):
+        raise InvalidSession(f"{field} must be a date string YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidSession(f"{field} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _parse_symbols(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [s for s in value.split(",") if s.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
+        raise InvalidSession("symbols must be a non-empty list of ticker strings")
+    symbols = list(dict.fromkeys(s.strip().upper() for s in value))
+    if len(symbols) > MAX_SYMBOLS:
+        raise InvalidSession(f"at most {MAX_SYMBOLS} symbols per session")
+    return symbols
+
+
+async def check_session_request(pool: AsyncConnectionPool, raw: dict[str, Any]) -> SessionRequest:
+    """Parse and check a request; raises InvalidSession naming the first problem."""
+    mode = raw.get("mode", "daily")
+    if mode not in MODES:
+        raise InvalidSession(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    decider = raw.get("decider", "rule")
+    if decider not in DECIDERS:
+        raise InvalidSession(f"decider must be one of {', '.join(DECIDERS)}, got {decider!r}")
+    start, end = _parse_day(raw.get("start"), "start"), _parse_day(raw.get("end"), "end")
+    if start > end:
+        raise InvalidSession(f"start {start} is after end {end}")
+    if mode == "intraday" and (end - start).days > MAX_INTRADAY_DAYS:
+        raise InvalidSession(f"intraday sessions span at most {MAX_INTRADAY_DAYS} days")
+    symbols = _parse_symbols(raw.get("symbols"))
+    known = await known_symbols(pool)
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        raise InvalidSession(f"unknown symbols {', '.join(unknown)}; known: {', '.join(known)}")
+    traded = False
+    for symbol in symbols:
+        bars = await daily_bars(pool, symbol)
+        first, last = bars[0].time.date(), bars[-1].time.date()
+        traded = traded or (start <= last and end >= first)
+    if not traded:
+        raise InvalidSession(
+            f"no data for {', '.join(symbols)} between {start} and {end} "
+            f"(data covers {first}..{last} for {symbols[-1]})"
+        )
+    return SessionRequest(mode, start, end, symbols, decider)

@@ -1,0 +1,46 @@
+"""Static configuration from the environment and `.env` (never identity: that lives in graph state)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Process-wide settings: where the database and the LLM endpoint are, and which environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    """Postgres URL; when unset an embedded PostgreSQL is started under `data_dir`."""
+
+    data_dir: Path = Field(default=PROJECT_ROOT / ".tradegraph", alias="TRADEGRAPH_DATA_DIR")
+    """Where the embedded database keeps its files."""
+
+    env: Literal["development", "production", "test"] = Field(default="development", alias="TRADEGRAPH_ENV")
+    """`production` refuses unsafe start-ups (embedded database, development keys)."""
+
+    openai_api_key: str | None = None
+    """Key for the OpenAI-compatible endpoint used by the `llm` decider."""
+
+    openai_base_url: str | None = None
+    """Base URL of any OpenAI-compatible server; None means api.openai.com."""
+
+    llm_model: str = Field(default="gpt-4o-mini", alias="TRADEGRAPH_LLM_MODEL")
+    """Chat model name sent to the endpoint."""
+
+    llm_timeout_s: float = Field(default=30.0, alias="TRADEGRAPH_LLM_TIMEOUT")
+    """Per-request timeout for LLM calls, in seconds."""
+
+    workers: int = Field(default=2, alias="TRADEGRAPH_WORKERS")
+    """Concurrent runs executed by the in-process worker of `tradegraph serve`."""
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()
