@@ -1,0 +1,71 @@
+"""Shared fixtures: one real Postgres database per test run (DATABASE_URL's server or embedded)."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+from tradegraph.accounts import create_model, create_user
+from tradegraph.bootstrap import prepare_database
+from tradegraph.database import make_pool, start_embedded
+from tradegraph.limits import RiskLimits
+from tradegraph.settings import PROJECT_ROOT
+
+ModelFactory = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def server_url() -> str:
+    """The server tests create their database on."""
+    return os.environ.get("DATABASE_URL") or start_embedded(PROJECT_ROOT / ".tradegraph")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh, migrated database for this test run, dropped afterwards."""
+    admin = server_url()
+    name = f"tradegraph_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(admin, dbname=name)
+    asyncio.run(prepare_database(url))
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    """The test run's connection pool."""
+    pool = make_pool(database_url, max_size=20)
+    await pool.open()
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def make_model(pool: AsyncConnectionPool) -> ModelFactory:
+    """Create a user (or reuse one by name) and a model with a unique signature."""
+
+    async def factory(
+        *, user: str | None = None, cash: str = "100000", **limits: Any
+    ) -> dict[str, Any]:
+        async with pool.connection() as conn:
+            owner, key = await create_user(conn, name=user or f"user-{uuid.uuid4().hex[:8]}")
+            model = await create_model(
+                conn,
+                user_id=owner.id,
+                name="test model",
+                signature=f"sig-{uuid.uuid4().hex[:10]}",
+                initial_cash=Decimal(cash),
+                limits=RiskLimits(**limits),
+            )
+        return {**model, "api_key": key}
+
+    return factory
