@@ -6,10 +6,11 @@ Per-bar fields are replaced each bar, and the message window is capped, so the s
 does not grow with the length of the session.
 """
 
-from typing import Annotated, Literal, NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
 Mode = Literal["daily", "intraday"]
 DeciderName = Literal["rule", "llm"]

@@ -12,6 +12,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from tests.support.server import ServerProcess
 from tradegraph.accounts import create_model, create_user
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import make_pool, start_embedded
@@ -19,6 +20,7 @@ from tradegraph.limits import RiskLimits
 from tradegraph.settings import PROJECT_ROOT
 
 ModelFactory = Callable[..., Awaitable[dict[str, Any]]]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 def server_url() -> str:
@@ -53,9 +55,7 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 def make_model(pool: AsyncConnectionPool) -> ModelFactory:
     """Create a user (or reuse one by name) and a model with a unique signature."""
 
-    async def factory(
-        *, user: str | None = None, cash: str = "100000", **limits: Any
-    ) -> dict[str, Any]:
+    async def factory(*, user: str | None = None, cash: str = "100000", **limits: Any) -> dict[str, Any]:
         async with pool.connection() as conn:
             owner, key = await create_user(conn, name=user or f"user-{uuid.uuid4().hex[:8]}")
             model = await create_model(
@@ -67,5 +67,29 @@ def make_model(pool: AsyncConnectionPool) -> ModelFactory:
                 limits=RiskLimits(**limits),
             )
         return {**model, "api_key": key}
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str) -> Iterator[ServerProcess]:
+    """One real `tradegraph serve` process for the API tests; must shut down cleanly."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    process = ServerProcess(database_url, ARTIFACTS / "server.log").wait_ready()
+    yield process
+    code = process.stop()
+    log = process.log_path.read_text()
+    assert code == 0, f"server exited with {code}:\n{log[-3000:]}"
+    assert "Traceback" not in log.split("Shutting down")[-1], log[-3000:]
+
+
+@pytest.fixture
+def make_user(pool: AsyncConnectionPool) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Create a user; returns {id, name, api_key}."""
+
+    async def factory(name: str | None = None) -> dict[str, Any]:
+        async with pool.connection() as conn:
+            user, key = await create_user(conn, name=name or f"user-{uuid.uuid4().hex[:8]}")
+        return {"id": user.id, "name": user.name, "api_key": key}
 
     return factory

@@ -30,7 +30,9 @@ async def test_minute_bars_are_deterministic_and_inside_the_daily_bar(pool):
     assert all(m.low <= min(m.open, m.close) <= max(m.open, m.close) <= m.high for m in minutes)
     assert sum(m.volume for m in minutes) == daily.volume
     assert minute_bars.__wrapped__(daily) == minutes  # recomputed without the cache: identical
-    other = Bar(daily.symbol, daily.time - timedelta(days=1), daily.open, daily.high, daily.low, daily.close, 1000)
+    other = Bar(
+        daily.symbol, daily.time - timedelta(days=1), daily.open, daily.high, daily.low, daily.close, 1000
+    )
     assert [m.close for m in minute_bars(other)] != [m.close for m in minutes]
 
 
@@ -51,8 +53,10 @@ async def test_bar_at_a_clock_with_no_trading_is_none(pool):
 
 async def test_intraday_clock_walks_minutes_then_the_next_trading_day(pool):
     friday_close = datetime(2012, 3, 2, 16, 0)
-    assert await next_time(pool, ["AAPL"], datetime(2012, 3, 2, 9, 31), "intraday", date(2012, 3, 9)) == datetime(
-        2012, 3, 2, 9, 32
+    assert await next_time(
+        pool, ["AAPL"], datetime(2012, 3, 2, 9, 31), "intraday", date(2012, 3, 9)
+    ) == datetime(2012, 3, 2, 9, 32)
+    assert await next_time(pool, ["AAPL"], friday_close, "intraday", date(2012, 3, 9)) == datetime(
+        2012, 3, 5, 9, 31
     )
-    assert await next_time(pool, ["AAPL"], friday_close, "intraday", date(2012, 3, 9)) == datetime(2012, 3, 5, 9, 31)
     assert await next_time(pool, ["AAPL"], friday_close, "daily", date(2012, 3, 2)) is None

@@ -56,7 +56,9 @@ def test_rule_rejects_with_reason(proposal, rule, words):
 
 
 def test_max_order_notional():
-    verdict = verdict_of(order(quantity=200), limits=RiskLimits(max_order_notional=Decimal(10000), max_position_pct=100))
+    verdict = verdict_of(
+        order(quantity=200), limits=RiskLimits(max_order_notional=Decimal(10000), max_position_pct=100)
+    )
     assert (verdict["status"], verdict["rule"]) == ("rejected", "max_order_notional")
     assert "20000.0000 exceeds the per-order limit 10000" in verdict["reason"]
 
@@ -101,6 +103,13 @@ def test_orders_in_one_bar_reserve_cash_and_shares():
 def test_approved_verdict_carries_exact_money():
     verdict = verdict_of(order(symbol="MSFT", quantity=3))
     assert verdict == {
-        "proposal_id": "0:x", "symbol": "MSFT", "side": "buy", "quantity": 3, "price": "30.0000",
-        "notional": "90.0000", "status": "approved", "rule": "all_checks", "reason": "passed every risk check",
+        "proposal_id": "0:x",
+        "symbol": "MSFT",
+        "side": "buy",
+        "quantity": 3,
+        "price": "30.0000",
+        "notional": "90.0000",
+        "status": "approved",
+        "rule": "all_checks",
+        "reason": "passed every risk check",
     }

@@ -83,19 +83,33 @@ async def test_replaying_execute_fills_nothing_twice(pool, make_model):
     orders_before = await count(pool, COUNT_ORDERS, model["id"])
     graph = persistent_graph(pool)
     history = [s async for s in graph.aget_state_history(run_config(thread_id, bars_total=1))]
-    before_execute = [s for s in history if s.next == ("execute",) and any(v["status"] == "approved" for v in s.values["verdicts"])]
+    before_execute = [
+        s
+        for s in history
+        if s.next == ("execute",) and any(v["status"] == "approved" for v in s.values["verdicts"])
+    ]
     assert before_execute, "some bar executed an approved order"
     replay_from = before_execute[-1]
     replay_config = {**replay_from.config, "recursion_limit": 50}
 
     async def replay_execute():
-        return [p async for p in graph.astream(None, replay_config, stream_mode="custom", version="v2",
-                                               interrupt_after=["execute"], context=SessionContext(pool=pool))]
+        return [
+            p
+            async for p in graph.astream(
+                None,
+                replay_config,
+                stream_mode="custom",
+                version="v2",
+                interrupt_after=["execute"],
+                context=SessionContext(pool=pool),
+            )
+        ]
 
     for replayed in await asyncio.gather(replay_execute(), replay_execute()):  # even two at once
         fill_events = events(replayed, "fill")
         assert [f["client_order_id"] for f in fill_events] == [
-            f"{thread_id}:1:{replay_from.values['bar_index']}:{slot}" for slot in range(len(replay_from.values["verdicts"]))
+            f"{thread_id}:1:{replay_from.values['bar_index']}:{slot}"
+            for slot in range(len(replay_from.values["verdicts"]))
         ]
         assert all(f["replayed"] for f in fill_events)
         assert any(f["status"] == "filled" for f in fill_events)
@@ -105,20 +119,28 @@ async def test_replaying_execute_fills_nothing_twice(pool, make_model):
 
 
 async def test_two_models_of_two_users_trading_at_once_get_only_their_own_fills(pool, make_model):
-    alice, bob = await make_model(user="alice-" + str(id(pool))), await make_model(user="bob-" + str(id(pool)), cash="50000")
+    alice, bob = (
+        await make_model(user="alice-" + str(id(pool))),
+        await make_model(user="bob-" + str(id(pool)), cash="50000"),
+    )
     (t_alice, p_alice), (t_bob, p_bob) = await asyncio.gather(
         run_session(pool, session_input(alice, symbols=["AAPL", "IBM"])),
         run_session(pool, session_input(bob, symbols=["MSFT", "IBM"])),
     )
-    for model, thread_id, parts, symbols in ((alice, t_alice, p_alice, {"AAPL", "IBM"}), (bob, t_bob, p_bob, {"MSFT", "IBM"})):
+    for model, thread_id, parts, symbols in (
+        (alice, t_alice, p_alice, {"AAPL", "IBM"}),
+        (bob, t_bob, p_bob, {"MSFT", "IBM"}),
+    ):
         state = (await state_of(pool, thread_id)).values
         assert (state["model_id"], state["signature"]) == (model["id"], model["signature"])
         filled = [f for f in events(parts, "fill") if f["status"] == "filled"]
         async with pool.connection() as conn:
-            rows = await (await conn.execute(
-                "SELECT o.client_order_id, o.model_id, o.thread_id, f.symbol FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.model_id = %s",
-                (model["id"],),
-            )).fetchall()
+            rows = await (
+                await conn.execute(
+                    "SELECT o.client_order_id, o.model_id, o.thread_id, f.symbol FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.model_id = %s",
+                    (model["id"],),
+                )
+            ).fetchall()
         assert sorted(r["client_order_id"] for r in rows) == sorted(f["client_order_id"] for f in filled)
         assert {r["thread_id"] for r in rows} == {thread_id}
         assert {r["symbol"] for r in rows} <= symbols
@@ -128,7 +150,10 @@ async def test_two_models_of_two_users_trading_at_once_get_only_their_own_fills(
 def run_process(job: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tests.support.session_process", json.dumps(job)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -157,17 +182,30 @@ async def test_session_paused_for_approval_resumes_in_a_new_process(pool, make_m
     model = await make_model(approval_notional=Decimal(1000))
     thread_id = f"restart-{model['id']}"
     request = session_input(model, symbols=["AAPL"], end="2012-01-05")
-    first = await asyncio.to_thread(run_process, {"url": database_url, "thread_id": thread_id, "input": request})
-    assert json.loads(first.stdout.strip().splitlines()[-1]) == {"interrupted": True, "done": False}, first.stderr
+    first = await asyncio.to_thread(
+        run_process, {"url": database_url, "thread_id": thread_id, "input": request}
+    )
+    assert json.loads(first.stdout.strip().splitlines()[-1]) == {"interrupted": True, "done": False}, (
+        first.stderr
+    )
     pending = (await state_of(pool, thread_id)).interrupts[0].value
-    second = await asyncio.to_thread(run_process, {"url": database_url, "thread_id": thread_id, "resume": {"action": "approve"}})
-    assert json.loads(second.stdout.strip().splitlines()[-1]) == {"interrupted": False, "done": True}, second.stderr
+    second = await asyncio.to_thread(
+        run_process, {"url": database_url, "thread_id": thread_id, "resume": {"action": "approve"}}
+    )
+    assert json.loads(second.stdout.strip().splitlines()[-1]) == {"interrupted": False, "done": True}, (
+        second.stderr
+    )
     async with pool.connection() as conn:
-        fill = await (await conn.execute(
-            "SELECT symbol, quantity, bar_time FROM fills WHERE model_id = %s ORDER BY id LIMIT 1", (model["id"],)
-        )).fetchone()
+        fill = await (
+            await conn.execute(
+                "SELECT symbol, quantity, bar_time FROM fills WHERE model_id = %s ORDER BY id LIMIT 1",
+                (model["id"],),
+            )
+        ).fetchone()
     assert (fill["symbol"], fill["quantity"], fill["bar_time"].isoformat()) == (
-        pending["symbol"], pending["quantity"], pending["clock"],
+        pending["symbol"],
+        pending["quantity"],
+        pending["clock"],
     )
 
 

@@ -15,7 +15,7 @@ from graph.context import SessionContext
 
 
 def _propose(
-    side: str, symbol: str, quantity: float, runtime: ToolRuntime[SessionContext, Any]
+    side: str, symbol: str, quantity: int | float, runtime: ToolRuntime[SessionContext, Any]
 ) -> Command[Any]:
     state = runtime.state
     proposal = {
@@ -39,12 +39,12 @@ def _propose(
 
 
 @tool
-def buy(symbol: str, quantity: float, runtime: ToolRuntime[SessionContext, Any]) -> Command[Any]:
+def buy(symbol: str, quantity: int | float, runtime: ToolRuntime[SessionContext, Any]) -> Command[Any]:
     """Propose buying `quantity` whole shares of `symbol` at the current bar's close."""
     return _propose("buy", symbol, quantity, runtime)
 
 
 @tool
-def sell(symbol: str, quantity: float, runtime: ToolRuntime[SessionContext, Any]) -> Command[Any]:
+def sell(symbol: str, quantity: int | float, runtime: ToolRuntime[SessionContext, Any]) -> Command[Any]:
     """Propose selling `quantity` whole shares of `symbol` you hold, at the current bar's close."""
     return _propose("sell", symbol, quantity, runtime)

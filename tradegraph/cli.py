@@ -23,6 +23,7 @@ app.add_typer(sessions_app, name="sessions")
 
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -122,3 +123,7 @@ def sessions_watch(
     from tradegraph.watch import watch
 
     raise typer.Exit(asyncio.run(watch(url=url, api_key=api_key, thread_id=thread_id)))
+
+
+if __name__ == "__main__":
+    app()

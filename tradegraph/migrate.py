@@ -2,9 +2,11 @@
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from procrastinate.schema import SchemaManager
 from psycopg.rows import dict_row
 
 from tradegraph.settings import PROJECT_ROOT
@@ -30,6 +32,17 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     return sorted(directory.glob("*.sql"))
 
 
+HAS_QUEUE_SCHEMA = "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS present"
+
+
+async def _apply_queue_schema(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Install procrastinate's job-queue schema once (it ships as one SQL file)."""
+    row = await (await conn.execute(HAS_QUEUE_SCHEMA)).fetchone()
+    if row and not row["present"]:
+        await conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
+        log.info("installed the procrastinate job-queue schema")
+
+
 async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations and the checkpointer's own `setup()`; return versions applied now."""
     applied_now: list[str] = []
@@ -50,6 +63,7 @@ async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 log.info("applied migration %s", path.stem)
                 applied_now.append(path.stem)
             await AsyncPostgresSaver(conn).setup()  # type: ignore[arg-type]
+            await _apply_queue_schema(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     return applied_now

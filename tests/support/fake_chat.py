@@ -31,10 +31,12 @@ class ScriptedChatModel(BaseChatModel):
         self.bound_tools = list(tools)
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         self.calls.append(list(messages))
         reply = self.replies[min(len(self.calls) - 1, len(self.replies) - 1)]
         if isinstance(reply, Exception):
             raise reply
-        message = reply(messages) if callable(reply) else reply
+        message = reply(messages) if callable(reply) else reply.model_copy(update={"id": None})
         return ChatResult(generations=[ChatGeneration(message=message)])

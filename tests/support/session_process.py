@@ -28,7 +28,9 @@ async def main(job: dict[str, Any]) -> None:
     filled = 0
     graph = persistent_graph(pool)
     config = run_config(job["thread_id"], bars_total=400)
-    async for part in graph.astream(payload, config, context=SessionContext(pool=pool), stream_mode="custom", version="v2"):
+    async for part in graph.astream(
+        payload, config, context=SessionContext(pool=pool), stream_mode="custom", version="v2"
+    ):
         event = part["data"]
         if event.get("type") == "fill" and event["status"] == "filled":
             filled += 1

@@ -1,0 +1,1 @@
+"""The HTTP service: LangGraph server protocol, trading endpoints and the operator console."""

@@ -1,0 +1,51 @@
+"""Request dependencies: the pool, the authenticated user, the run services."""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from psycopg_pool import AsyncConnectionPool
+
+from tradegraph.accounts import User, user_for_key
+
+
+def get_pool(request: Request) -> AsyncConnectionPool:
+    """The app's connection pool (opened in the lifespan)."""
+    pool: AsyncConnectionPool = request.app.state.pool
+    return pool
+
+
+PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+
+
+def api_key_of(request: Request) -> str | None:
+    """The key from `x-api-key` (what langgraph-sdk sends) or `Authorization: Bearer`."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def current_user(request: Request, pool: PoolDep) -> User:
+    """The caller, or 401 naming what is missing or wrong."""
+    key = api_key_of(request)
+    if key is None:
+        raise HTTPException(
+            401, "missing API key: send it in the x-api-key header or as Authorization: Bearer"
+        )
+    async with pool.connection() as conn:
+        user = await user_for_key(conn, key=key)
+    if user is None:
+        raise HTTPException(401, "invalid API key")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def services(request: Request) -> Any:
+    """The run services (graph, queue, notifier) built in the lifespan."""
+    return request.app.state.services

@@ -1,0 +1,224 @@
+"""Runs on threads: background, streamed (SSE) and waited; list, get, join, rejoin and cancel."""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from server.deps import CurrentUser, PoolDep
+from server.routers.threads import owned_thread
+from server.runs.cancel import abort_runs
+from server.runs.create import create_run, run_json
+from server.runs.follow import run_events, run_result, wait_until_done
+from server.schemas import RunCreate
+from server.store import runs as run_store
+
+router = APIRouter(prefix="/threads/{thread_id}/runs", tags=["runs"])
+KEEPALIVE_S = 5.0
+
+
+def _locations(thread_id: UUID, run_id: Any, tail: str) -> dict[str, str]:
+    return {
+        "Location": f"/threads/{thread_id}/runs/{run_id}{tail}",
+        "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
+    }
+
+
+async def _owned_run(pool: Any, thread_id: UUID, run_id: UUID, user: Any) -> dict[str, Any]:
+    await owned_thread(pool, thread_id, user)
+    async with pool.connection() as conn:
+        run = await run_store.get_run(conn, run_id=run_id, thread_id=thread_id, user_id=user.id)
+    if run is None:
+        raise HTTPException(404, f"Run {run_id} not found")
+    return run
+
+
+def _sse(events: AsyncIterator[ServerSentEvent], headers: dict[str, str]) -> EventSourceResponse:
+    return EventSourceResponse(
+        events,
+        ping=KEEPALIVE_S,
+        headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("")
+async def create_background_run(
+    thread_id: UUID, body: RunCreate, request: Request, user: CurrentUser, pool: PoolDep
+) -> Response:
+    """Queue a run and return it at once."""
+    run = await create_run(pool, request.app.state.services, thread_id, user, body)
+    return Response(
+        json.dumps(run_json(run)),
+        media_type="application/json",
+        headers=_locations(thread_id, run["run_id"], ""),
+    )
+
+
+@router.post("/stream")
+async def create_streamed_run(
+    thread_id: UUID, body: RunCreate, request: Request, user: CurrentUser, pool: PoolDep
+) -> EventSourceResponse:
+    """Queue a run and stream its events; `on_disconnect: cancel` cancels it if the client leaves."""
+    services = request.app.state.services
+    run = await create_run(pool, services, thread_id, user, body)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        finished = False
+        try:
+            async for event in run_events(services, run["run_id"]):
+                yield event
+            finished = True
+        finally:
+            if not finished and body.on_disconnect == "cancel":
+                await asyncio.shield(_cancel(services, run, "interrupt"))
+
+    return _sse(events(), _locations(thread_id, run["run_id"], "/stream"))
+
+
+async def _waited_body(services: Any, run: dict[str, Any], thread_id: UUID) -> AsyncIterator[bytes]:
+    """Newlines every few seconds while the run works (JSON allows leading whitespace), then the result."""
+    waiting = asyncio.create_task(wait_until_done(services, run["run_id"]))
+    try:
+        while not waiting.done():
+            done, _ = await asyncio.wait({waiting}, timeout=KEEPALIVE_S)
+            if not done:
+                yield b"\n"
+        yield json.dumps(await run_result(services, waiting.result(), thread_id)).encode()
+    finally:
+        waiting.cancel()
+
+
+@router.post("/wait")
+async def create_waited_run(
+    thread_id: UUID, body: RunCreate, request: Request, user: CurrentUser, pool: PoolDep
+) -> StreamingResponse:
+    """Queue a run and answer with its final state (`__interrupt__` when paused, `__error__` when failed)."""
+    services = request.app.state.services
+    run = await create_run(pool, services, thread_id, user, body)
+    return StreamingResponse(
+        _waited_body(services, run, thread_id),
+        media_type="application/json",
+        headers=_locations(thread_id, run["run_id"], "/join"),
+    )
+
+
+@router.get("")
+async def list_runs(
+    thread_id: UUID,
+    user: CurrentUser,
+    pool: PoolDep,
+    limit: int = 10,
+    offset: int = 0,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """The thread's runs, newest first."""
+    await owned_thread(pool, thread_id, user)
+    async with pool.connection() as conn:
+        runs = await run_store.list_runs(
+            conn,
+            thread_id=thread_id,
+            user_id=user.id,
+            status=status,
+            limit=max(1, min(limit, 1000)),
+            offset=max(0, offset),
+        )
+    return [run_json(r) for r in runs]
+
+
+@router.get("/{run_id}")
+async def get_run(thread_id: UUID, run_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
+    """One run."""
+    return run_json(await _owned_run(pool, thread_id, run_id, user))
+
+
+@router.get("/{run_id}/join")
+async def join_run(
+    thread_id: UUID, run_id: UUID, request: Request, user: CurrentUser, pool: PoolDep
+) -> StreamingResponse:
+    """Wait for a run to finish and return what /wait would."""
+    run = await _owned_run(pool, thread_id, run_id, user)
+    return StreamingResponse(
+        _waited_body(request.app.state.services, run, thread_id), media_type="application/json"
+    )
+
+
+@router.get("/{run_id}/stream")
+async def join_run_stream(
+    thread_id: UUID,
+    run_id: UUID,
+    request: Request,
+    user: CurrentUser,
+    pool: PoolDep,
+    stream_mode: str | None = None,
+    cancel_on_disconnect: bool = False,
+) -> EventSourceResponse:
+    """Rejoin a run's stream: events after `Last-Event-ID` (all of them without it), then live ones."""
+    run = await _owned_run(pool, thread_id, run_id, user)
+    last = request.headers.get("last-event-id", "0").strip() or "0"
+    if not last.isdigit():
+        raise HTTPException(422, f"Last-Event-ID must be an event id from this stream, got {last!r}")
+    modes = _modes_filter(stream_mode)
+    services = request.app.state.services
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        finished = False
+        try:
+            async for event in run_events(services, run_id, after=int(last), modes=modes):
+                yield event
+            finished = True
+        finally:
+            if not finished and cancel_on_disconnect:
+                await asyncio.shield(_cancel(services, run, "interrupt"))
+
+    return _sse(events(), _locations(thread_id, run_id, "/stream"))
+
+
+def _modes_filter(stream_mode: str | None) -> set[str] | None:
+    if not stream_mode:
+        return None
+    with contextlib.suppress(ValueError):
+        parsed = json.loads(stream_mode)
+        if isinstance(parsed, list):
+            modes = set(parsed)
+            return modes | ({"messages"} if "messages-tuple" in modes else set())
+    return {stream_mode} | ({"messages"} if stream_mode == "messages-tuple" else set())
+
+
+async def _cancel(services: Any, run: dict[str, Any], action: str) -> bool:
+    async with services.pool.connection() as conn:
+        marked = await run_store.request_cancel(conn, run_id=run["run_id"], action=action)
+    if marked is None:
+        return False
+    await abort_runs(services.pool, services.executor, [marked], action)
+    return True
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_run(
+    thread_id: UUID,
+    run_id: UUID,
+    request: Request,
+    user: CurrentUser,
+    pool: PoolDep,
+    wait: bool = False,
+    action: str = "interrupt",
+) -> Response:
+    """Cancel a pending or running run: `interrupt` keeps its checkpoints, `rollback` erases the run."""
+    if action not in ("interrupt", "rollback"):
+        raise HTTPException(422, f"action must be interrupt or rollback, got {action!r}")
+    run = await _owned_run(pool, thread_id, run_id, user)
+    services = request.app.state.services
+    if not await _cancel(services, run, action):
+        raise HTTPException(
+            409, f"run {run_id} is {run['status']}; only pending or running runs can be cancelled"
+        )
+    if wait:
+        await wait_until_done(services, run_id)
+        return Response(status_code=204)
+    return Response(status_code=202)

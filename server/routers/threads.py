@@ -1,0 +1,241 @@
+"""Threads: create, read, update, delete, search, state, history and state updates (incl. forks)."""
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from psycopg_pool import AsyncConnectionPool
+
+from server.deps import CurrentUser, PoolDep
+from server.schemas import HistoryRequest, StateUpdate, ThreadCreate, ThreadPatch, ThreadSearch
+from server.serialization import to_jsonable
+from server.state_json import thread_json, thread_state
+from server.store import runs as run_store
+from server.store import threads as thread_store
+from tradegraph.accounts import User, get_model
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+
+
+def not_found(thread_id: UUID) -> HTTPException:
+    """The same 404 for a thread that does not exist and one that belongs to someone else."""
+    return HTTPException(404, f"Thread with ID {thread_id} not found")
+
+
+async def owned_thread(pool: AsyncConnectionPool, thread_id: UUID, user: User) -> dict[str, Any]:
+    """The caller's thread, or 404."""
+    async with pool.connection() as conn:
+        thread = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)
+    if thread is None:
+        raise not_found(thread_id)
+    return thread
+
+
+def graph_of(request: Request) -> Any:
+    return request.app.state.services.graph
+
+
+def config_for(thread_id: UUID, checkpoint_id: str | None = None) -> dict[str, Any]:
+    configurable: dict[str, Any] = {"thread_id": str(thread_id)}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+async def thread_with_state(request: Request, thread: dict[str, Any]) -> dict[str, Any]:
+    """The thread object with its current values and interrupts."""
+    snapshot = await graph_of(request).aget_state(config_for(thread["thread_id"]))
+    error = None
+    if thread["status"] == "error":
+        async with request.app.state.pool.connection() as conn:
+            runs = await run_store.list_runs(
+                conn,
+                thread_id=thread["thread_id"],
+                user_id=thread["user_id"],
+                status="error",
+                limit=1,
+                offset=0,
+            )
+        error = runs[0]["error"] if runs else None
+    return thread_json(thread, snapshot, error)
+
+
+def model_id_of(metadata: dict[str, Any]) -> int | None:
+    """`metadata.model_id` as an int; 422 when present but not a model id."""
+    raw = metadata.get("model_id")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
+        raise HTTPException(422, f"metadata.model_id must be an integer model id, got {raw!r}")
+    return int(raw)
+
+
+@router.post("")
+async def create_thread(
+    body: ThreadCreate, request: Request, user: CurrentUser, pool: PoolDep
+) -> dict[str, Any]:
+    """Create a thread; `metadata.model_id` makes it a trading session of that (owned) model."""
+    model_id = model_id_of(body.metadata)
+    thread_id = body.thread_id or uuid.uuid4()
+    async with pool.connection() as conn:
+        if model_id is not None and await get_model(conn, model_id=model_id, user_id=user.id) is None:
+            raise HTTPException(404, f"model {model_id} not found")
+        metadata = {**body.metadata, **({"model_id": model_id} if model_id is not None else {})}
+        thread = await thread_store.create_thread(
+            conn, thread_id=thread_id, user_id=user.id, model_id=model_id, metadata=metadata
+        )
+        if thread is None:
+            existing = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)
+            if existing is not None and body.if_exists == "do_nothing":
+                return await thread_with_state(request, existing)
+            raise HTTPException(409, f"Thread with ID {thread_id} already exists")
+    return thread_json(thread, None)
+
+
+@router.post("/search")
+async def search_threads(
+    body: ThreadSearch, request: Request, user: CurrentUser, pool: PoolDep
+) -> list[dict[str, Any]]:
+    """The caller's threads matching ids, metadata (containment) and status."""
+    async with pool.connection() as conn:
+        threads = await thread_store.search_threads(
+            conn,
+            user_id=user.id,
+            ids=body.ids,
+            metadata=body.metadata,
+            status=body.status,
+            limit=body.limit,
+            offset=body.offset,
+            sort_by=body.sort_by,
+            sort_order=body.sort_order,
+        )
+    return [await thread_with_state(request, t) for t in threads]
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: UUID, request: Request, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
+    """One thread."""
+    return await thread_with_state(request, await owned_thread(pool, thread_id, user))
+
+
+@router.patch("/{thread_id}")
+async def patch_thread(
+    thread_id: UUID, body: ThreadPatch, request: Request, user: CurrentUser, pool: PoolDep
+) -> dict[str, Any]:
+    """Merge metadata (the session's model binding cannot be changed)."""
+    thread = await owned_thread(pool, thread_id, user)
+    if "model_id" in body.metadata and model_id_of(body.metadata) != thread["model_id"]:
+        raise HTTPException(422, "metadata.model_id cannot change: a session stays bound to its model")
+    async with pool.connection() as conn:
+        updated = await thread_store.patch_metadata(
+            conn, thread_id=thread_id, user_id=user.id, metadata=body.metadata
+        )
+    assert updated is not None
+    return await thread_with_state(request, updated)
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete_thread(thread_id: UUID, request: Request, user: CurrentUser, pool: PoolDep) -> Response:
+    """Delete a thread with its runs and checkpoints (the ledger keeps its orders and fills)."""
+    await owned_thread(pool, thread_id, user)
+    async with pool.connection() as conn:
+        if await run_store.active_runs(conn, thread_id=thread_id):
+            raise HTTPException(409, f"Thread {thread_id} has runs in flight; cancel them first")
+        await thread_store.delete_thread(conn, thread_id=thread_id, user_id=user.id)
+    await graph_of(request).checkpointer.adelete_thread(str(thread_id))
+    return Response(status_code=204)
+
+
+@router.get("/{thread_id}/state")
+async def get_state(thread_id: UUID, request: Request, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
+    """The latest checkpoint's state."""
+    await owned_thread(pool, thread_id, user)
+    return thread_state(await graph_of(request).aget_state(config_for(thread_id)))
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(
+    thread_id: UUID, checkpoint_id: str, request: Request, user: CurrentUser, pool: PoolDep
+) -> dict[str, Any]:
+    """The state at one checkpoint."""
+    await owned_thread(pool, thread_id, user)
+    snapshot = await graph_of(request).aget_state(config_for(thread_id, checkpoint_id))
+    if not snapshot.config.get("configurable", {}).get("checkpoint_id"):
+        raise HTTPException(404, f"checkpoint {checkpoint_id} not found")
+    return thread_state(snapshot)
+
+
+async def _history(request: Request, thread_id: UUID, body: HistoryRequest) -> list[dict[str, Any]]:
+    before = body.before
+    before_config = (
+        config_for(thread_id, before)
+        if isinstance(before, str)
+        else ({"configurable": {**before, "thread_id": str(thread_id)}} if before else None)
+    )
+    return [
+        thread_state(s)
+        async for s in graph_of(request).aget_state_history(
+            config_for(thread_id), limit=body.limit, before=before_config, filter=body.metadata
+        )
+    ]
+
+
+@router.get("/{thread_id}/history")
+async def get_history(
+    thread_id: UUID,
+    request: Request,
+    user: CurrentUser,
+    pool: PoolDep,
+    limit: int = 1,
+    before: str | None = None,
+) -> list[dict[str, Any]]:
+    """Checkpoints, newest first."""
+    await owned_thread(pool, thread_id, user)
+    return await _history(request, thread_id, HistoryRequest(limit=limit, before=before))
+
+
+@router.post("/{thread_id}/history")
+async def post_history(
+    thread_id: UUID, body: HistoryRequest, request: Request, user: CurrentUser, pool: PoolDep
+) -> list[dict[str, Any]]:
+    """Checkpoints, newest first (filters in the body)."""
+    await owned_thread(pool, thread_id, user)
+    return await _history(request, thread_id, body)
+
+
+IDENTITY_FIELDS = ("model_id", "signature")
+
+
+@router.post("/{thread_id}/state")
+async def update_state(
+    thread_id: UUID, body: StateUpdate, request: Request, user: CurrentUser, pool: PoolDep
+) -> dict[str, Any]:
+    """Update state as a node, or fork a checkpoint with `as_node: "__copy__"`. Identity is not writable."""
+    thread = await owned_thread(pool, thread_id, user)
+    if isinstance(body.values, dict) and set(IDENTITY_FIELDS) & set(body.values):
+        raise HTTPException(403, "model_id and signature come from the thread's model and cannot be written")
+    async with pool.connection() as conn:
+        if await run_store.active_runs(conn, thread_id=thread_id):
+            raise HTTPException(409, f"Thread {thread_id} has runs in flight")
+    graph = graph_of(request)
+    checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+    current = await graph.aget_state(config_for(thread_id, checkpoint_id))
+    if not current.config.get("configurable", {}).get("checkpoint_id"):
+        raise HTTPException(400, f"Thread {thread_id} has no state to update yet; start a run first")
+    try:
+        config = await graph.aupdate_state(current.config, body.values, as_node=body.as_node)
+    except (ValueError, KeyError) as exc:
+        raise HTTPException(400, f"cannot update state: {exc}") from exc
+    async with pool.connection() as conn:
+        snapshot = await graph.aget_state(config_for(thread_id))
+        await thread_store.set_status(
+            conn, thread_id=thread_id, status="interrupted" if snapshot.next else "idle"
+        )
+    checkpoint = to_jsonable(config["configurable"])
+    del thread
+    return {
+        "checkpoint": checkpoint,
+        "configurable": checkpoint,
+        "checkpoint_id": checkpoint.get("checkpoint_id"),
+    }

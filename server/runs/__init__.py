@@ -1,0 +1,1 @@
+"""Runs: stored in Postgres, executed by procrastinate workers, streamed from stored events."""

@@ -1,0 +1,68 @@
+"""The stored SSE events of runs: appended in batches by the executor, read by any stream."""
+
+import asyncio
+import contextlib
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from server.runs.notifier import notify
+from server.serialization import to_jsonable
+
+INSERT_EVENT = "INSERT INTO run_events (run_id, seq, event, data) VALUES (%s, %s, %s, %s)"
+NEXT_SEQ = "SELECT COALESCE(max(seq), 0) + 1 AS next FROM run_events WHERE run_id = %s"
+SELECT_AFTER = """
+SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 500
+"""
+
+
+async def next_seq(pool: AsyncConnectionPool, run_id: str) -> int:
+    """The sequence number the next event of a run gets (1 for a new run)."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(NEXT_SEQ, (run_id,))).fetchone()
+    return int(row["next"]) if row else 1
+
+
+async def events_after(pool: AsyncConnectionPool, run_id: str, seq: int) -> list[dict[str, Any]]:
+    """Stored events with a sequence number above `seq`, oldest first."""
+    async with pool.connection() as conn:
+        return [dict(r) for r in await (await conn.execute(SELECT_AFTER, (run_id, seq))).fetchall()]
+
+
+class EventWriter:
+    """Buffers a run's events and stores them in order, one transaction and one NOTIFY per batch."""
+
+    def __init__(self, pool: AsyncConnectionPool, run_id: str, first_seq: int) -> None:
+        self._pool, self._run_id, self._seq = pool, run_id, first_seq
+        self._pending: list[tuple[str, int, str, Jsonb]] = []
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._flush_loop(), name=f"events-{run_id}")
+
+    def emit(self, event: str, data: Any) -> None:
+        """Queue one event; it gets the next sequence number."""
+        self._pending.append((self._run_id, self._seq, event, Jsonb(to_jsonable(data))))
+        self._seq += 1
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Store everything still queued."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._flush()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        async with self._pool.connection() as conn, conn.transaction():
+            async with conn.cursor() as cur:
+                await cur.executemany(INSERT_EVENT, batch)
+            await notify(conn, self._run_id)

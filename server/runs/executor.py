@@ -1,0 +1,139 @@
+"""Execute one run: stream the graph, store its events, record statuses, honour cancellation.
+
+A run retried after its worker died is executed again with the same input and the same `run_id`
+in the config metadata; LangGraph treats that as re-entry into the ongoing run and continues from
+the run's last checkpoint, and `execute`'s idempotent client order ids keep fills exactly-once.
+"""
+
+import asyncio
+import logging
+from typing import Any
+from uuid import UUID
+
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+from psycopg_pool import AsyncConnectionPool
+
+from graph.builder import recursion_limit
+from graph.context import SessionContext
+from server.runs.events import EventWriter, next_seq
+from server.runs.notifier import notify
+from server.runs.translate import graph_modes, to_events
+from server.store import runs as run_store
+from server.store import threads as thread_store
+
+log = logging.getLogger(__name__)
+
+DELETE_RUN_CHECKPOINTS = """
+WITH doomed AS (
+    DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s RETURNING checkpoint_id
+)
+DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id IN (SELECT checkpoint_id FROM doomed)
+"""
+SAFE_ERRORS = (ValueError, TypeError, KeyError, PermissionError, LookupError, RuntimeError, TimeoutError)
+
+
+def error_body(exc: BaseException) -> dict[str, str]:
+    """The protocol's error event: type and message (internal details only for expected errors)."""
+    message = str(exc) if isinstance(exc, SAFE_ERRORS) else f"{type(exc).__name__}: {exc}"
+    return {"error": type(exc).__name__, "message": message}
+
+
+class RunExecutor:
+    """Runs graphs for queued runs in this process."""
+
+    def __init__(self, pool: AsyncConnectionPool, graph: CompiledStateGraph[Any, Any, Any, Any]) -> None:
+        self.pool, self.graph = pool, graph
+
+    async def execute(self, run_id: UUID) -> None:
+        """Execute (or continue) one run to its end, cancellation or failure."""
+        async with self.pool.connection() as conn:
+            run = await run_store.start_run(conn, run_id=run_id)
+            if run is None:
+                return  # cancelled before it started, or already finished
+            await thread_store.set_status(conn, thread_id=run["thread_id"], status="busy")
+        writer = EventWriter(self.pool, str(run_id), await next_seq(self.pool, str(run_id)))
+        writer.emit("metadata", {"run_id": str(run_id), "attempt": run["attempt"]})
+        status, error = "success", None
+        try:
+            await self._stream(run, writer)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancelled(run, writer))
+            raise
+        except Exception as exc:
+            log.warning("run %s failed: %s", run_id, exc, exc_info=not isinstance(exc, SAFE_ERRORS))
+            status, error = "error", error_body(exc)
+        await self._finish(run, status, error)  # the status is final before the last event is seen
+        if error:
+            writer.emit("error", error)
+        else:
+            writer.emit("end", None)
+        await writer.close()
+
+    async def _stream(self, run: dict[str, Any], writer: EventWriter) -> None:
+        kwargs = run["kwargs"]
+        requested = kwargs.get("stream_mode") or ["values"]
+        payload: Any = kwargs.get("input")
+        if kwargs.get("command"):
+            payload = Command(**kwargs["command"])
+        config = self.config_of(run)
+        async for part in self.graph.astream(
+            payload,
+            config,  # type: ignore[arg-type]
+            context=SessionContext(pool=self.pool),
+            stream_mode=graph_modes(requested),  # type: ignore[arg-type]
+            interrupt_before=kwargs.get("interrupt_before"),
+            interrupt_after=kwargs.get("interrupt_after"),
+            durability=kwargs.get("durability") or "async",
+            version="v2",
+        ):
+            for event, data in to_events(part, requested):  # type: ignore[arg-type]
+                writer.emit(event, data)
+
+    @staticmethod
+    def config_of(run: dict[str, Any]) -> dict[str, Any]:
+        """The LangGraph config: the thread, the run id (for re-entry), and the session's step budget."""
+        kwargs = run["kwargs"]
+        configurable = {
+            **(kwargs.get("config") or {}).get("configurable", {}),
+            "thread_id": str(run["thread_id"]),
+        }
+        if kwargs.get("checkpoint_id"):
+            configurable["checkpoint_id"] = kwargs["checkpoint_id"]
+        return {
+            "configurable": configurable,
+            "metadata": {**run["metadata"], "run_id": str(run["run_id"]), "run_attempt": run["attempt"]},
+            "recursion_limit": recursion_limit(int(kwargs.get("bars_total") or 1)),
+            "run_id": run["run_id"],
+        }
+
+    async def _finish(self, run: dict[str, Any], status: str, error: dict[str, Any] | None) -> None:
+        async with self.pool.connection() as conn:
+            await run_store.finish_run(conn, run_id=run["run_id"], status=status, error=error)
+            await self.settle_thread(conn, run["thread_id"], failed=status == "error")
+            await notify(conn, str(run["run_id"]))
+
+    async def _cancelled(self, run: dict[str, Any], writer: EventWriter) -> None:
+        """Cancelled by a client: keep checkpoints (interrupt) or erase the run (rollback)."""
+        async with self.pool.connection() as conn:
+            current = await run_store.get_run(conn, run_id=run["run_id"])
+            if current and current["cancel_action"] == "rollback":
+                tid = str(run["thread_id"])
+                await conn.execute(DELETE_RUN_CHECKPOINTS, (tid, str(run["run_id"]), tid))
+                await run_store.delete_run(conn, run_id=run["run_id"])
+            else:
+                await run_store.finish_run(conn, run_id=run["run_id"], status="interrupted", error=None)
+            await self.settle_thread(conn, run["thread_id"], failed=False)
+        writer.emit("end", None)
+        await writer.close()
+
+    async def settle_thread(self, conn: Any, thread_id: UUID, *, failed: bool) -> None:
+        """Thread status after a run: busy if more are queued, else error / interrupted / idle."""
+        if await run_store.active_runs(conn, thread_id=thread_id):
+            status = "busy"
+        elif failed:
+            status = "error"
+        else:
+            snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+            status = "interrupted" if snapshot.next else "idle"
+        await thread_store.set_status(conn, thread_id=thread_id, status=status)

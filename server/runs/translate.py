@@ -1,0 +1,29 @@
+"""Turn LangGraph v2 stream parts into protocol SSE events (name, data)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+STREAM_MODES = ("values", "updates", "custom", "messages-tuple", "messages", "debug", "tasks", "checkpoints")
+GRAPH_MODE = {"messages-tuple": "messages", "messages": "messages"}
+
+
+def graph_modes(requested: list[str]) -> list[str]:
+    """The `astream` modes that serve the requested protocol modes."""
+    return sorted({GRAPH_MODE.get(mode, mode) for mode in requested})
+
+
+def to_events(part: dict[str, Any], requested: list[str]) -> Iterator[tuple[str, Any]]:
+    """Protocol events for one stream part (an interrupt also shows in `values`, as upstream does)."""
+    kind, data = part["type"], part["data"]
+    if kind == "values":
+        if "values" in requested:
+            interrupts = part.get("interrupts") or ()
+            yield "values", ({**data, "__interrupt__": list(interrupts)} if interrupts else data)
+    elif kind == "messages":
+        message, metadata = data
+        if "messages-tuple" in requested:
+            yield "messages", [message, metadata]
+        elif "messages" in requested:
+            yield "messages/partial", [message]
+    elif kind in requested:
+        yield kind, data

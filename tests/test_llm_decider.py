@@ -1,0 +1,177 @@
+"""The llm decider: tool calls only propose, bad input is rejected with reasons, failures are recorded."""
+
+from decimal import Decimal
+
+import pytest
+from langchain_core.messages import AIMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from graph.context import SessionContext
+from tests.support.fake_chat import ScriptedChatModel, tool_call
+from tests.support.ledger_checks import assert_reconciles
+from tests.support.openai_stub import OpenAIStub, trading_policy
+from tests.support.sessions import events, run_session, session_input, state_of
+from tradegraph.settings import get_settings
+
+ONE_DAY = {"symbols": ["AAPL", "MSFT"], "start": "2012-03-01", "end": "2012-03-01", "decider": "llm"}
+FILLS = "SELECT symbol, side, quantity, model_id FROM fills WHERE model_id = %s"
+
+
+async def fills_of(pool, model_id):
+    async with pool.connection() as conn:
+        return [dict(r) for r in await (await conn.execute(FILLS, (model_id,))).fetchall()]
+
+
+async def test_bad_tool_input_is_rejected_with_reasons_and_nothing_is_written(pool, make_model):
+    model = await make_model()
+    calls = [
+        tool_call("buy", {"symbol": "AAPL", "quantity": 5}, "c1"),
+        tool_call("buy", {"symbol": "TSLA", "quantity": 1}, "c2"),
+        tool_call("sell", {"symbol": "AAPL", "quantity": -3}, "c3"),
+        tool_call("buy", {"symbol": "MSFT", "quantity": 2.5}, "c4"),
+        tool_call("buy", {"symbol": "MSFT", "quantity": 10**12}, "c5"),
+        tool_call("sell", {"symbol": "MSFT", "quantity": 1}, "c6"),
+    ]
+    chat = ScriptedChatModel(replies=[AIMessage("", tool_calls=calls), AIMessage("done for today")])
+    thread_id, parts = await run_session(
+        pool, session_input(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
+    )
+    verdicts = {v["proposal_id"].split(":")[1]: v for v in events(parts, "verdict")}
+    assert verdicts["c1"]["status"] == "approved"
+    assert (verdicts["c2"]["rule"], verdicts["c2"]["reason"]) == (
+        "symbol",
+        "'TSLA' is not traded in this session (symbols: AAPL, MSFT)",
+    )
+    assert (verdicts["c3"]["rule"], verdicts["c3"]["reason"]) == (
+        "quantity",
+        "quantity must be positive, got -3",
+    )
+    assert (verdicts["c4"]["rule"], verdicts["c4"]["reason"]) == (
+        "quantity",
+        "quantity must be a whole number of shares, got 2.5",
+    )
+    assert verdicts["c5"]["rule"] == "quantity" and "maximum" in verdicts["c5"]["reason"]
+    assert (verdicts["c6"]["rule"], verdicts["c6"]["reason"]) == (
+        "no_short_selling",
+        "cannot sell 1 MSFT: 0 held",
+    )
+    assert [(f["symbol"], f["side"], f["quantity"]) for f in await fills_of(pool, model["id"])] == [
+        ("AAPL", "buy", 5)
+    ]
+    ledger = await assert_reconciles(pool, model["id"])
+    assert ledger["positions"] == {"AAPL": 5}
+    state = (await state_of(pool, thread_id)).values
+    assert state["decision"] == {"decider": "llm", "status": "ok", "reason": "done for today"}
+
+
+async def test_injected_identity_is_hidden_from_the_model_and_cannot_be_spoofed(pool, make_model):
+    mine, victim = await make_model(), await make_model()
+    spoof = tool_call(
+        "buy",
+        {"symbol": "AAPL", "quantity": 1, "model_id": victim["id"], "signature": victim["signature"]},
+        "s1",
+    )
+    chat = ScriptedChatModel(replies=[AIMessage("", tool_calls=[spoof]), AIMessage("ok")])
+    await run_session(
+        pool, session_input(mine, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
+    )
+    for bound in chat.bound_tools:
+        properties = convert_to_openai_tool(bound)["function"]["parameters"].get("properties", {})
+        assert not {"runtime", "state", "model_id", "signature"} & set(properties)
+    assert [f["model_id"] for f in await fills_of(pool, mine["id"])] == [mine["id"]]
+    assert await fills_of(pool, victim["id"]) == []
+
+
+async def test_a_failing_model_is_a_recorded_failed_decision_not_a_silent_hold(pool, make_model):
+    model = await make_model()
+    chat = ScriptedChatModel(replies=[ConnectionError("upstream is down")])
+    thread_id, parts = await run_session(
+        pool,
+        session_input(model, **{**ONE_DAY, "end": "2012-03-02"}),
+        context=SessionContext(pool=pool, chat_model=chat),
+    )
+    decisions = events(parts, "decision")
+    assert len(decisions) == 2 and all(d["status"] == "failed" for d in decisions)
+    assert "ConnectionError: upstream is down" in decisions[0]["reason"]
+    state = (await state_of(pool, thread_id)).values
+    assert state["done"] and state["decision"]["status"] == "failed"
+
+
+async def test_the_tool_loop_is_bounded(pool, make_model):
+    model = await make_model()
+    chat = ScriptedChatModel(
+        replies=[
+            lambda sent: AIMessage(
+                "", tool_calls=[tool_call("get_price", {"symbol": "AAPL"}, f"p{len(sent)}")]
+            )
+        ]
+    )
+    thread_id, _ = await run_session(
+        pool, session_input(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
+    )
+    assert len(chat.calls) == 4
+    decision = (await state_of(pool, thread_id)).values["decision"]
+    assert decision["status"] == "failed" and "tool loop stopped after 4 model calls" in decision["reason"]
+
+
+async def test_tools_read_prices_at_the_session_clock(pool, make_model):
+    model = await make_model()
+    chat = ScriptedChatModel(
+        replies=[
+            AIMessage(
+                "",
+                tool_calls=[
+                    tool_call("get_price_history", {"symbol": "AAPL", "bars": 100}, "h"),
+                    tool_call("get_portfolio", {}, "p"),
+                ],
+            ),
+            AIMessage("looked"),
+        ]
+    )
+    await run_session(
+        pool, session_input(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
+    )
+    tool_results = [m for m in chat.calls[1] if m.type == "tool"]
+    history = next(m for m in tool_results if m.name == "get_price_history")
+    assert '"as_of": "2012-03-01T16:00:00"' in history.content
+    assert "2012-03-02" not in history.content  # nothing after the clock
+    portfolio = next(m for m in tool_results if m.name == "get_portfolio")
+    assert model["signature"] in portfolio.content
+
+
+@pytest.fixture
+def openai_env(monkeypatch):
+    def configure(base_url: str) -> None:
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        monkeypatch.setenv("TRADEGRAPH_LLM_MODEL", "gpt-4o-mini")
+        get_settings.cache_clear()
+
+    yield configure
+    get_settings.cache_clear()
+
+
+async def test_llm_decider_over_the_real_openai_wire_format(pool, make_model, openai_env):
+    model = await make_model()
+    with OpenAIStub(trading_policy(symbol="MSFT", quantity=7)) as stub:
+        openai_env(stub.base_url)
+        thread_id, parts = await run_session(pool, session_input(model, **ONE_DAY))
+    assert [f["symbol"] for f in await fills_of(pool, model["id"])] == ["MSFT"]
+    assert [e["quantity"] for e in events(parts, "fill")] == [7]
+    first = stub.requests[0]
+    assert first["model"] == "gpt-4o-mini"
+    sent_tools = {t["function"]["name"]: t["function"]["parameters"] for t in first["tools"]}
+    assert set(sent_tools) == {
+        "get_price",
+        "get_price_history",
+        "get_portfolio",
+        "add",
+        "multiply",
+        "buy",
+        "sell",
+    }
+    assert set(sent_tools["buy"]["properties"]) == {"symbol", "quantity"}
+    assert (await state_of(pool, thread_id)).values["decision"]["reason"] == "bought 7 MSFT"
+    assert Decimal((await state_of(pool, thread_id)).values["portfolio"]["cash"]) < Decimal(
+        model["initial_cash"]
+    )
