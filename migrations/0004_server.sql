@@ -25,6 +25,7 @@ CREATE TABLE runs (
     job_id              bigint,
     attempt             integer NOT NULL DEFAULT 0,
     error               jsonb,
+    result              jsonb,                  -- final values (with __interrupt__ when paused)
     cancel_action       text CHECK (cancel_action IN ('interrupt', 'rollback')),
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()

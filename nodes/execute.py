@@ -55,9 +55,8 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
             fill = _fill_record(verdict, await record_order(conn, ticket))
             fills.append(fill)
             runtime.stream_writer({"type": "fill", "clock": state["clock"], **fill})
-    portfolio = await mark(pool, model_id=state["model_id"], clock=clock, mode=state["mode"])
-    benchmark = await benchmark_value(pool, state, clock)
-    async with pool.connection() as conn:
+        portfolio = await mark(pool, model_id=state["model_id"], clock=clock, mode=state["mode"], conn=conn)
+        benchmark = await benchmark_value(pool, state, clock)
         await record_equity(
             conn,
             thread_id=thread_id,

@@ -11,7 +11,7 @@ from graph.state import SessionState
 from tradegraph.accounts import get_model, limits_of
 from tradegraph.ledger import cash_and_positions, fills_on_day
 from tradegraph.market.prices import bar_at
-from tradegraph.portfolio import mark
+from tradegraph.portfolio import valued
 from tradegraph.risk import RiskFacts, evaluate
 
 
@@ -29,7 +29,7 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
     for symbol in state["symbols"]:
         bar = await bar_at(pool, symbol, clock, mode)
         prices[symbol] = bar.close if bar else None
-    marked = await mark(pool, model_id=model_id, clock=clock, mode=mode)
+    marked = await valued(pool, cash=cash, positions=positions, clock=clock, mode=mode)
     facts = RiskFacts(
         limits=limits_of(model),
         cash=cash,

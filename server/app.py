@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from server.bootstrap import check_startup
 from server.errors import BodyGuard, install_error_handlers
-from server.routers import assistants, meta, runs, threads
+from server.routers import assistants, meta, models, runs, threads
 from server.services import RunServices
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import database_url, make_pool
@@ -50,7 +50,7 @@ def create_app(*, workers: int | None = None) -> FastAPI:
         description="AI trading sessions as LangGraph graphs, over the LangGraph server protocol.",
     )
     install_error_handlers(app)
-    for module in (meta, assistants, threads, runs):
+    for module in (meta, assistants, threads, runs, models):
         app.include_router(module.router)
     app.add_middleware(BodyGuard)
     app.add_middleware(

@@ -38,14 +38,19 @@ def uses_embedded() -> bool:
 
 
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
-    """An unopened pool whose connections suit both the checkpointer and our own queries."""
+    """An unopened pool whose connections suit both the checkpointer and our own queries.
+
+    No `check=` on checkout: a liveness round trip per query cost ~20% of a one-bar session.
+    Broken connections are still replaced: psycopg discards a connection that fails or is
+    returned in a bad state, and `max_idle` recycles ones that sat unused.
+    """
     return AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         kwargs=CONNECTION_KWARGS,
-        check=AsyncConnectionPool.check_connection,
+        max_idle=300,
     )
 
 

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -16,10 +17,22 @@ async def last_close(pool: AsyncConnectionPool, symbol: str, clock: datetime, mo
     return bars[-1].close if bars else None
 
 
-async def mark(pool: AsyncConnectionPool, *, model_id: int, clock: datetime, mode: Mode) -> dict[str, object]:
+async def mark(
+    pool: AsyncConnectionPool, *, model_id: int, clock: datetime, mode: Mode, conn: Any = None
+) -> dict[str, Any]:
     """The model's cash, positions and equity at `clock`, as the state's `Portfolio`."""
-    async with pool.connection() as conn:
+    if conn is None:
+        async with pool.connection() as own:
+            cash, positions = await cash_and_positions(own, model_id=model_id)
+    else:
         cash, positions = await cash_and_positions(conn, model_id=model_id)
+    return await valued(pool, cash=cash, positions=positions, clock=clock, mode=mode)
+
+
+async def valued(
+    pool: AsyncConnectionPool, *, cash: Decimal, positions: dict[str, int], clock: datetime, mode: Mode
+) -> dict[str, Any]:
+    """Cash and positions marked at the clock's last closes."""
     equity = cash
     for symbol, quantity in positions.items():
         price = await last_close(pool, symbol, clock, mode)

@@ -7,10 +7,16 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from server.runs.notifier import notify
 from server.serialization import to_jsonable
 
-INSERT_EVENT = "INSERT INTO run_events (run_id, seq, event, data) VALUES (%s, %s, %s, %s)"
+INSERT_EVENTS = """
+WITH stored AS (
+    INSERT INTO run_events (run_id, seq, event, data)
+    SELECT %s::uuid, seq, event, data FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS e(seq, event, data)
+    RETURNING 1
+)
+SELECT pg_notify('tradegraph_runs', %s), (SELECT count(*) FROM stored)
+"""
 NEXT_SEQ = "SELECT COALESCE(max(seq), 0) + 1 AS next FROM run_events WHERE run_id = %s"
 SELECT_AFTER = """
 SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 500
@@ -31,17 +37,17 @@ async def events_after(pool: AsyncConnectionPool, run_id: str, seq: int) -> list
 
 
 class EventWriter:
-    """Buffers a run's events and stores them in order, one transaction and one NOTIFY per batch."""
+    """Buffers a run's events and stores them in order, one statement (with its NOTIFY) per batch."""
 
     def __init__(self, pool: AsyncConnectionPool, run_id: str, first_seq: int) -> None:
         self._pool, self._run_id, self._seq = pool, run_id, first_seq
-        self._pending: list[tuple[str, int, str, Jsonb]] = []
+        self._pending: list[tuple[int, str, Jsonb]] = []
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._flush_loop(), name=f"events-{run_id}")
 
     def emit(self, event: str, data: Any) -> None:
         """Queue one event; it gets the next sequence number."""
-        self._pending.append((self._run_id, self._seq, event, Jsonb(to_jsonable(data))))
+        self._pending.append((self._seq, event, Jsonb(to_jsonable(data))))
         self._seq += 1
         self._wake.set()
 
@@ -62,7 +68,6 @@ class EventWriter:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        async with self._pool.connection() as conn, conn.transaction():
-            async with conn.cursor() as cur:
-                await cur.executemany(INSERT_EVENT, batch)
-            await notify(conn, self._run_id)
+        seqs, names, data = (list(column) for column in zip(*batch, strict=True))
+        async with self._pool.connection() as conn:  # one atomic statement: store, then wake readers
+            await conn.execute(INSERT_EVENTS, (self._run_id, seqs, names, data, self._run_id))

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import recursion_limit
@@ -19,6 +19,7 @@ from graph.context import SessionContext
 from server.runs.events import EventWriter, next_seq
 from server.runs.notifier import notify
 from server.runs.translate import graph_modes, to_events
+from server.serialization import to_jsonable
 from server.store import runs as run_store
 from server.store import threads as thread_store
 
@@ -49,10 +50,10 @@ class RunExecutor:
         """Execute (or continue) one run to its end, cancellation or failure."""
         async with self.pool.connection() as conn:
             run = await run_store.start_run(conn, run_id=run_id)
-            if run is None:
-                return  # cancelled before it started, or already finished
-            await thread_store.set_status(conn, thread_id=run["thread_id"], status="busy")
-        writer = EventWriter(self.pool, str(run_id), await next_seq(self.pool, str(run_id)))
+        if run is None:
+            return  # cancelled before it started, or already finished
+        first_seq = 1 if run["attempt"] == 1 else await next_seq(self.pool, str(run_id))
+        writer = EventWriter(self.pool, str(run_id), first_seq)
         writer.emit("metadata", {"run_id": str(run_id), "attempt": run["attempt"]})
         status, error = "success", None
         try:
@@ -108,9 +109,11 @@ class RunExecutor:
         }
 
     async def _finish(self, run: dict[str, Any], status: str, error: dict[str, Any] | None) -> None:
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(run["thread_id"])}})
+        result = None if error else final_values(snapshot)
         async with self.pool.connection() as conn:
-            await run_store.finish_run(conn, run_id=run["run_id"], status=status, error=error)
-            await self.settle_thread(conn, run["thread_id"], failed=status == "error")
+            await run_store.finish_run(conn, run_id=run["run_id"], status=status, error=error, result=result)
+            await self.settle_thread(conn, run["thread_id"], failed=status == "error", snapshot=snapshot)
             await notify(conn, str(run["run_id"]))
 
     async def _cancelled(self, run: dict[str, Any], writer: EventWriter) -> None:
@@ -127,13 +130,24 @@ class RunExecutor:
         writer.emit("end", None)
         await writer.close()
 
-    async def settle_thread(self, conn: Any, thread_id: UUID, *, failed: bool) -> None:
+    async def settle_thread(
+        self, conn: Any, thread_id: UUID, *, failed: bool, snapshot: StateSnapshot | None = None
+    ) -> None:
         """Thread status after a run: busy if more are queued, else error / interrupted / idle."""
+        if snapshot is None:
+            snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
         if await run_store.active_runs(conn, thread_id=thread_id):
             status = "busy"
         elif failed:
             status = "error"
         else:
-            snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
             status = "interrupted" if snapshot.next else "idle"
         await thread_store.set_status(conn, thread_id=thread_id, status=status)
+
+
+def final_values(snapshot: StateSnapshot) -> dict[str, Any]:
+    """What /wait answers: the values, with `__interrupt__` when the session is paused."""
+    values = to_jsonable(snapshot.values or {})
+    if snapshot.interrupts:
+        values["__interrupt__"] = [{"id": i.id, "value": to_jsonable(i.value)} for i in snapshot.interrupts]
+    return values

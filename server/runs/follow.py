@@ -9,7 +9,8 @@ from uuid import UUID
 from sse_starlette import ServerSentEvent
 
 from server.runs.events import events_after
-from server.serialization import dumps, to_jsonable
+from server.runs.executor import final_values
+from server.serialization import dumps
 from server.store import runs as run_store
 
 TERMINAL = ("end", "error")
@@ -68,11 +69,10 @@ async def wait_until_done(services: Any, run_id: UUID) -> dict[str, Any] | None:
 
 
 async def run_result(services: Any, run: dict[str, Any] | None, thread_id: UUID) -> dict[str, Any]:
-    """What /wait and /join return: `__error__`, or the state with `__interrupt__` when paused."""
+    """What /wait and /join return: `__error__`, or the final state with `__interrupt__` when paused."""
     if run is not None and run["status"] == "error":
         return {"__error__": run["error"]}
+    if run is not None and run["result"] is not None:
+        return dict(run["result"])
     snapshot = await services.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
-    values = to_jsonable(snapshot.values or {})
-    if snapshot.interrupts:
-        values["__interrupt__"] = [{"id": i.id, "value": to_jsonable(i.value)} for i in snapshot.interrupts]
-    return values
+    return final_values(snapshot)

@@ -23,11 +23,17 @@ ACTIVE_RUNS = """
 SELECT * FROM runs WHERE thread_id = %s AND status IN ('pending', 'running') ORDER BY created_at
 """
 START_RUN = """
-UPDATE runs SET status = 'running', attempt = attempt + 1, updated_at = now()
-WHERE run_id = %s AND status IN ('pending', 'running') RETURNING *
+WITH started AS (
+    UPDATE runs SET status = 'running', attempt = attempt + 1, updated_at = now()
+    WHERE run_id = %s AND status IN ('pending', 'running') RETURNING *
+), busy AS (
+    UPDATE threads SET status = 'busy', updated_at = now()
+    WHERE thread_id = (SELECT thread_id FROM started)
+)
+SELECT * FROM started
 """
 FINISH_RUN = """
-UPDATE runs SET status = %s, error = %s, updated_at = now()
+UPDATE runs SET status = %s, error = %s, result = %s, updated_at = now()
 WHERE run_id = %s AND status IN ('pending', 'running') RETURNING *
 """
 REQUEST_CANCEL = """
@@ -91,16 +97,22 @@ async def active_runs(conn: AsyncConnection[Any], *, thread_id: UUID) -> list[di
 
 
 async def start_run(conn: AsyncConnection[Any], *, run_id: UUID) -> dict[str, Any] | None:
-    """Mark a run running and count the attempt; None if it was cancelled or finished meanwhile."""
+    """Mark a run running (its thread busy) and count the attempt; None if cancelled or finished."""
     row = await (await conn.execute(START_RUN, (run_id,))).fetchone()
     return dict(row) if row else None
 
 
 async def finish_run(
-    conn: AsyncConnection[Any], *, run_id: UUID, status: str, error: dict[str, Any] | None
+    conn: AsyncConnection[Any],
+    *,
+    run_id: UUID,
+    status: str,
+    error: dict[str, Any] | None,
+    result: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Record the outcome of a run that is still active."""
-    row = await (await conn.execute(FINISH_RUN, (status, Jsonb(error) if error else None, run_id))).fetchone()
+    """Record the outcome (and final values) of a run that is still active."""
+    params = (status, Jsonb(error) if error else None, Jsonb(result) if result is not None else None, run_id)
+    row = await (await conn.execute(FINISH_RUN, params)).fetchone()
     return dict(row) if row else None
 
 

@@ -1,0 +1,160 @@
+"""Request bodies and JSON of the trading-model routes: money as decimal strings, limits checked whole."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from server.serialization import to_jsonable
+from tradegraph.accounts import limits_of
+from tradegraph.ledger import cash_and_positions
+from tradegraph.limits import RiskLimits
+from tradegraph.market.prices import Mode
+from tradegraph.metrics import Performance
+from tradegraph.money import as_text, to_money
+from tradegraph.portfolio import last_close
+
+SIGNATURE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""The same rule as the models table's CHECK."""
+SPARKLINE_POINTS = 60
+
+
+class LimitsInput(RiskLimits):
+    """RiskLimits as a client sends them, also refused when finer than the ledger's 4 decimal places."""
+
+    @field_validator("max_position_pct", "max_order_notional", "daily_loss_limit_pct", "approval_notional")
+    @classmethod
+    def _ledger_precision(cls, value: Decimal | None) -> Decimal | None:
+        # The NUMERIC(_, 4) columns would round silently, or to 0 and then fail their CHECK.
+        if value is not None and to_money(value) != value:
+            raise ValueError("at most 4 decimal places")
+        return value
+
+
+class ModelCreate(BaseModel):
+    """Body of POST /models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    """Display name."""
+
+    signature: str = Field(pattern=SIGNATURE_PATTERN)
+    """The model's identity in sessions; unique per user."""
+
+    initial_cash: Decimal = Field(gt=0, le=Decimal("1e12"), decimal_places=4)
+    """Cash the model's account starts with."""
+
+    limits: LimitsInput | None = None
+    """Risk limits; keys left out take the defaults."""
+
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class ModelPatch(BaseModel):
+    """Body of PATCH /models/{id}: limits to change, merged over the current ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limits: dict[str, Any]
+    """Some or all RiskLimits keys; `approval_notional: null` turns approvals off."""
+
+
+def merged_limits(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
+    """The current limits with `changes` applied, validated whole; 422 naming each bad key."""
+    try:
+        return LimitsInput.model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        errors = [
+            {**error, "loc": ("body", "limits", *error["loc"])} for error in exc.errors(include_url=False)
+        ]
+        raise RequestValidationError(errors) from exc
+
+
+def model_json(model: dict[str, Any]) -> dict[str, Any]:
+    """A models row as the API shows it."""
+    return {
+        "id": model["id"],
+        "name": model["name"],
+        "signature": model["signature"],
+        "initial_cash": str(model["initial_cash"]),
+        "limits": limits_of(model).as_state(),
+        "created_at": model["created_at"].isoformat(),
+    }
+
+
+def sparkline(values: list[Decimal], points: int = SPARKLINE_POINTS) -> list[float]:
+    """Up to `points` values picked evenly from `values`, first and last included."""
+    if len(values) <= points:
+        return [float(v) for v in values]
+    step = (len(values) - 1) / (points - 1)
+    return [float(values[round(i * step)]) for i in range(points)]
+
+
+def summary_json(cash: Decimal, performance: Performance, curve: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures the console's models page shows beside each model."""
+    return {
+        "cash": str(cash),
+        "equity": performance.end_equity,
+        "total_return": performance.total_return,
+        "sharpe": performance.sharpe,
+        "max_drawdown": performance.max_drawdown,
+        "trades": performance.trades,
+        "buy_and_hold_return": performance.buy_and_hold_return,
+        "sparkline": sparkline([p["equity"] for p in curve]),
+    }
+
+
+def curve_json(curve: list[dict[str, Any]], *, thread_id: str | None = None) -> list[dict[str, Any]]:
+    """Equity points with money as strings; `thread_id` fills in rows that lack it (one session)."""
+    return [
+        {
+            "bar_time": p["bar_time"].isoformat(),
+            "equity": str(p["equity"]),
+            "benchmark": str(p["benchmark"]),
+            "thread_id": p.get("thread_id", thread_id),
+        }
+        for p in curve
+    ]
+
+
+def trade_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A reports.trades row: ids and share counts as numbers, money and proposals as strings."""
+    return {key: to_jsonable(value) for key, value in row.items()}
+
+
+async def portfolio_json(
+    pool: AsyncConnectionPool, *, model: dict[str, Any], as_of: datetime | None, mode: Mode
+) -> dict[str, Any]:
+    """Ledger cash and positions marked at `as_of` (last close at or before it); unpriced without it."""
+    async with pool.connection() as conn:
+        cash, held = await cash_and_positions(conn, model_id=model["id"])
+    equity, positions = cash, []
+    for symbol, quantity in held.items():
+        price = await last_close(pool, symbol, as_of, mode) if as_of else None
+        value = to_money(price * quantity) if price is not None else None
+        equity += value or Decimal(0)
+        positions.append(
+            {
+                "symbol": symbol,
+                "quantity": quantity,
+                "price": None if price is None else str(price),
+                "value": None if value is None else str(value),
+            }
+        )
+    return {
+        "model_id": model["id"],
+        "signature": model["signature"],
+        "cash": str(cash),
+        "equity": as_text(equity),
+        "as_of": as_of.isoformat() if as_of else None,
+        "positions": positions,
+    }
