@@ -45,7 +45,6 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +53,7 @@ from typing import Any
 import httpx
 import psycopg
 from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 from psycopg.conninfo import make_conninfo
 
 from tradegraph.accounts import create_model, create_user
@@ -381,8 +381,6 @@ def installed_version(venv: Path, package: str) -> str:
 
 # --- the timed loop --------------------------------------------------------------------------
 
-MakeThread = Callable[[Any], Awaitable[str]]
-
 
 def check_final_state(state: Any) -> None:
     """The run must have finished its one bar; anything else is a failed run."""
@@ -401,21 +399,38 @@ async def time_runs(
     samples: list[float] = []
     try:
         for i in range(WARMUP_RUNS + n):
-            thread = await asyncio.wait_for(client.threads.create(metadata=thread_metadata), RUN_TIMEOUT_S)
-            started = time.perf_counter()
-            try:
-                state = await asyncio.wait_for(
-                    client.runs.wait(thread["thread_id"], GRAPH_ID, input=run_input), RUN_TIMEOUT_S
-                )
-            except TimeoutError as exc:
-                raise BenchError(f"runs.wait took longer than {RUN_TIMEOUT_S:.0f}s (run {i + 1})") from exc
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            check_final_state(state)
+            label = f"warm-up run {i + 1}" if i < WARMUP_RUNS else f"timed run {i - WARMUP_RUNS + 1}"
+            elapsed_ms = await one_run(client, run_input, thread_metadata, label)
             if i >= WARMUP_RUNS:
                 samples.append(elapsed_ms)
     finally:
         await client.aclose()
     return samples
+
+
+async def one_run(
+    client: LangGraphClient, run_input: dict[str, Any], thread_metadata: dict[str, Any], label: str
+) -> float:
+    """Create a thread (untimed), then time runs.wait on it; returns milliseconds."""
+    try:
+        thread = await asyncio.wait_for(client.threads.create(metadata=thread_metadata), RUN_TIMEOUT_S)
+    except Exception as exc:
+        raise BenchError(f"{label}: threads.create failed: {type(exc).__name__}: {exc}") from exc
+    thread_id = thread["thread_id"]
+    started = time.perf_counter()
+    try:
+        state = await asyncio.wait_for(client.runs.wait(thread_id, GRAPH_ID, input=run_input), RUN_TIMEOUT_S)
+    except TimeoutError as exc:
+        raise BenchError(f"{label}: runs.wait took longer than {RUN_TIMEOUT_S:.0f}s") from exc
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        raise BenchError(f"{label}: runs.wait failed on thread {thread_id}: {reason}") from exc
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    try:
+        check_final_state(state)
+    except BenchError as exc:
+        raise BenchError(f"{label} on thread {thread_id}: {exc}") from exc
+    return elapsed_ms
 
 
 def measure(

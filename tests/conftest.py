@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
@@ -53,14 +54,20 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 @pytest.fixture
 def make_model(pool: AsyncConnectionPool) -> ModelFactory:
-    """Create a user (or reuse one by name) and a model with a unique signature."""
+    """Create a model with a unique signature, for a new user or for `owner` (from `make_user`)."""
 
-    async def factory(*, user: str | None = None, cash: str = "100000", **limits: Any) -> dict[str, Any]:
+    async def factory(
+        *, user: str | None = None, owner: dict[str, Any] | None = None, cash: str = "100000", **limits: Any
+    ) -> dict[str, Any]:
         async with pool.connection() as conn:
-            owner, key = await create_user(conn, name=user or f"user-{uuid.uuid4().hex[:8]}")
+            if owner is None:
+                created, key = await create_user(conn, name=user or f"user-{uuid.uuid4().hex[:8]}")
+                owner_id = created.id
+            else:
+                owner_id, key = owner["id"], owner["api_key"]
             model = await create_model(
                 conn,
-                user_id=owner.id,
+                user_id=owner_id,
                 name="test model",
                 signature=f"sig-{uuid.uuid4().hex[:10]}",
                 initial_cash=Decimal(cash),
@@ -75,11 +82,13 @@ def make_model(pool: AsyncConnectionPool) -> ModelFactory:
 def server(database_url: str) -> Iterator[ServerProcess]:
     """One real `tradegraph serve` process for the API tests; must shut down cleanly."""
     ARTIFACTS.mkdir(exist_ok=True)
-    process = ServerProcess(database_url, ARTIFACTS / "server.log").wait_ready()
+    process = ServerProcess(database_url, ARTIFACTS / f"server-{os.getpid()}.log").wait_ready()
     yield process
     code = process.stop()
     log = process.log_path.read_text()
-    assert code == 0, f"server exited with {code}:\n{log[-3000:]}"
+    assert code in (0, -signal.SIGTERM), (
+        f"server exited with {code}:\n{log[-3000:]}"
+    )  # uvicorn re-raises SIGTERM
     assert "Traceback" not in log.split("Shutting down")[-1], log[-3000:]
 
 

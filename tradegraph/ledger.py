@@ -68,8 +68,17 @@ class OrderOutcome:
 async def record_order(conn: AsyncConnection[Any], ticket: OrderTicket) -> OrderOutcome:
     """Record one order, and fill it if approved, atomically; idempotent per client order id."""
     params = (
-        ticket.client_order_id, ticket.model_id, ticket.thread_id, ticket.bar_time, ticket.symbol,
-        ticket.side, ticket.quantity, ticket.price, ticket.approved, ticket.rule, ticket.reason,
+        ticket.client_order_id,
+        ticket.model_id,
+        ticket.thread_id,
+        ticket.bar_time,
+        ticket.symbol,
+        ticket.side,
+        ticket.quantity,
+        ticket.price,
+        ticket.approved,
+        ticket.rule,
+        ticket.reason,
     )
     row = await (await conn.execute(RECORD_ORDER, params)).fetchone()
     assert row is not None

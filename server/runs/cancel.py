@@ -18,7 +18,7 @@ async def abort_runs(
             continue
         await abort_job(run["job_id"])
         jobs = list(await queue.job_manager.list_jobs_async(id=run["job_id"]))
-        never_started = bool(jobs) and jobs[0].status.value == "cancelled"
+        never_started = bool(jobs) and getattr(jobs[0].status, "value", jobs[0].status) == "cancelled"
         async with pool.connection() as conn:
             if never_started and action == "rollback":
                 await run_store.delete_run(conn, run_id=run["run_id"])

@@ -1,0 +1,14 @@
+"""The web console at `/`: pages, htmx fragments and vendored static files, on the same app as the API."""
+
+from fastapi import APIRouter
+from fastapi.staticfiles import StaticFiles
+
+from server.console import fragments, pages
+from server.console.render import HERE
+
+STATIC_PATH = "/console/static"
+
+router = APIRouter()
+router.include_router(pages.router)
+router.include_router(fragments.router)
+router.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")

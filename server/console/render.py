@@ -1,0 +1,71 @@
+"""Templates of the console and the filters that format money, percentages, times and sparklines."""
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi.templating import Jinja2Templates
+
+HERE = Path(__file__).parent
+MARKET_TZ = ZoneInfo("America/New_York")
+THREAD_STATUS = {
+    "busy": "running",
+    "interrupted": "waiting for approval",
+    "error": "failed",
+    "idle": "finished",
+}
+"""Thread statuses as the console names them (always shown as text, never by colour alone)."""
+
+
+def money(value: Any) -> str:
+    """`12345.6789` -> `12,345.68`; blanks stay blank."""
+    try:
+        return f"{Decimal(str(value)):,.2f}" if value not in (None, "") else ""
+    except InvalidOperation:
+        return str(value)
+
+
+def percent(value: Any) -> str:
+    """A fraction as a percentage with two decimals: `0.0123` -> `1.23 %`."""
+    return "n/a" if value is None else f"{float(value) * 100:.2f} %"
+
+
+def ratio(value: Any) -> str:
+    """A plain figure with two decimals (Sharpe), or `n/a`."""
+    return "n/a" if value is None else f"{float(value):.2f}"
+
+
+def market_time(value: Any, with_time: bool = True) -> str:
+    """An ISO time in New York time: `2012-01-03 16:00` (or only the date)."""
+    if not value:
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(MARKET_TZ)
+    return moment.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def sparkline(values: list[float], width: int = 120, height: int = 28) -> str:
+    """SVG polyline points for a series scaled into a width x height box (y grows downward)."""
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = width / (len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (v - low) / span * (height - 4):.1f}" for i, v in enumerate(values)
+    )
+
+
+def thread_status(value: str) -> str:
+    """The console's words for a thread status."""
+    return THREAD_STATUS.get(value, value)
+
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(
+    money=money, percent=percent, ratio=ratio, market_time=market_time, thread_status=thread_status
+)
+templates.env.globals.update(sparkline=sparkline, static=lambda path: f"/console/static/{path}")
