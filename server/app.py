@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from server.bootstrap import check_startup
+from server import console
+from server.bootstrap import check_startup, refuse_unsafe_database
 from server.errors import BodyGuard, install_error_handlers
 from server.routers import assistants, meta, models, runs, threads
 from server.services import RunServices
@@ -25,6 +26,7 @@ def create_app(*, workers: int | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_unsafe_database(settings)
         url = database_url()
         await prepare_database(url)
         pool = make_pool(url, min_size=2, max_size=20)
@@ -52,6 +54,7 @@ def create_app(*, workers: int | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (meta, assistants, threads, runs, models):
         app.include_router(module.router)
+    app.include_router(console.router)
     app.add_middleware(BodyGuard)
     app.add_middleware(
         CORSMiddleware,

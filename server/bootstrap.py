@@ -19,13 +19,17 @@ class UnsafeStartup(RuntimeError):
     """Production would start in a state that is unsafe; the message says how to fix it."""
 
 
+def refuse_unsafe_database(settings: Settings) -> None:
+    """Production never starts an embedded database (checked before one would be started)."""
+    if settings.env == "production" and uses_embedded():
+        raise UnsafeStartup("production needs DATABASE_URL; refusing to use the embedded database")
+
+
 async def check_startup(pool: AsyncConnectionPool, settings: Settings) -> None:
     """Refuse unsafe production start-ups; create the local user on a fresh development database."""
     async with pool.connection() as conn:
         users = await count_users(conn)
         if settings.env == "production":
-            if uses_embedded():
-                raise UnsafeStartup("production needs DATABASE_URL; refusing to use the embedded database")
             if users == 0:
                 raise UnsafeStartup("production has no users; create one with `tradegraph users create NAME`")
             weak = [hash_key(k) for k in KNOWN_DEVELOPMENT_KEYS]

@@ -32,6 +32,16 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh, migrated database for this test run, dropped afterwards."""
+    yield from fresh_database()
+
+
+@pytest.fixture
+def own_database_url() -> Iterator[str]:
+    """A database of this test's own (for tests whose servers must not share a queue)."""
+    yield from fresh_database()
+
+
+def fresh_database() -> Iterator[str]:
     admin = server_url()
     name = f"tradegraph_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True) as conn:
