@@ -1,4 +1,7 @@
-"""Assemble the session graph: start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> advance."""
+"""Assemble the session graph.
+
+start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> advance.
+"""
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode

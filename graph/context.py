@@ -3,23 +3,22 @@
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from psycopg_pool import AsyncConnectionPool
 
-from tradegraph.database import default_pool
+from tradegraph.database import Pool, default_pool
 
 
 @dataclass
 class SessionContext:
     """What nodes need besides state: a database pool and, optionally, a chat model to use."""
 
-    pool: AsyncConnectionPool | None = None
+    pool: Pool | None = None
     """The app's pool; None uses the process default (e.g. under `langgraph dev`)."""
 
     chat_model: BaseChatModel | None = None
     """Overrides the configured ChatOpenAI (tests pass a fake chat model here)."""
 
 
-async def pool_of(context: SessionContext | None) -> AsyncConnectionPool:
+async def pool_of(context: SessionContext | None) -> Pool:
     """The pool to use for this run."""
     if context is not None and context.pool is not None:
         return context.pool

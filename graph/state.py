@@ -6,10 +6,10 @@ Per-bar fields are replaced each bar, and the message window is capped, so the s
 does not grow with the length of the session.
 """
 
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, Literal, NotRequired, cast
 
 from langchain_core.messages import AnyMessage
-from langgraph.graph.message import add_messages
+from langgraph.graph.message import Messages, add_messages
 from typing_extensions import TypedDict
 
 Mode = Literal["daily", "intraday"]
@@ -84,13 +84,15 @@ class Benchmark(TypedDict):
 
 def bounded_messages(left: list[AnyMessage], right: list[AnyMessage]) -> list[AnyMessage]:
     """`add_messages`, then keep the first (the bar prompt) and the newest messages."""
-    merged = add_messages(left, right)  # type: ignore[arg-type]
+    # add_messages is annotated with the wide `Messages` union (an invariant list of message-likes),
+    # but two lists of messages in give a list of messages out.
+    merged = cast(list[AnyMessage], add_messages(cast(Messages, left), cast(Messages, right)))
     if len(merged) <= MAX_MESSAGES:
-        return merged  # type: ignore[return-value]
+        return merged
     tail = merged[-(MAX_MESSAGES - 1) :]
     while tail and tail[0].type == "tool":  # never start on a tool result without its call
         tail = tail[1:]
-    return [merged[0], *tail]  # type: ignore[list-item]
+    return [merged[0], *tail]
 
 
 def add_proposals(left: list[Proposal], right: list[Proposal]) -> list[Proposal]:

@@ -50,10 +50,10 @@ def approval_request(verdict: dict[str, Any], state: SessionState) -> dict[str, 
 
 def approve(state: SessionState) -> dict[str, Any]:
     """Resolve every `needs_approval` verdict with a person's answer."""
-    resolved = []
+    resolved: list[dict[str, Any]] = []
     for verdict in state["verdicts"]:
         if verdict["status"] != "needs_approval":
-            resolved.append(verdict)
+            resolved.append(dict(verdict))
             continue
         answer = interrupt(approval_request(dict(verdict), state))
         resolved.append(apply_answer(dict(verdict), answer))

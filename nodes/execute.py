@@ -14,7 +14,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import SessionContext, pool_of
-from graph.state import SessionState
+from graph.state import SessionState, Verdict
 from tradegraph.ledger import OrderOutcome, OrderTicket, record_equity, record_order
 from tradegraph.money import as_text, to_money
 from tradegraph.portfolio import last_close, mark
@@ -96,7 +96,7 @@ def _as_decimal(quantity: Any) -> Decimal:
         return Decimal(0)
 
 
-def _fill_record(verdict: dict[str, Any], outcome: OrderOutcome) -> dict[str, Any]:
+def _fill_record(verdict: Verdict, outcome: OrderOutcome) -> dict[str, Any]:
     return {
         "client_order_id": outcome.client_order_id,
         "symbol": verdict["symbol"],

@@ -39,7 +39,7 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
         day_open_equity=Decimal(state["day_open_equity"]),
         fills_today=fills_today,
     )
-    verdicts = evaluate(list(state.get("proposals", [])), facts)
+    verdicts = evaluate([dict(p) for p in state.get("proposals", [])], facts)
     for verdict in verdicts:
         runtime.stream_writer({"type": "verdict", "clock": state["clock"], **verdict})
     return {"verdicts": verdicts}

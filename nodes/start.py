@@ -38,13 +38,13 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
     if model is None or model["signature"] != signature:
         raise IdentityError(f"signature {signature!r} does not belong to model {model_id}")
     request = await check_session_request(pool, dict(state))
-    ticks = await session_times(pool, request.symbols, request.start, request.end, request.mode)  # type: ignore[arg-type]
+    ticks = await session_times(pool, request.symbols, request.start, request.end, request.mode)
     if not ticks:
         raise InvalidSession(
             f"no trading days for {', '.join(request.symbols)} in {request.start}..{request.end}"
         )
     clock = ticks[0]
-    portfolio = await mark(pool, model_id=model_id, clock=clock, mode=request.mode)  # type: ignore[arg-type]
+    portfolio = await mark(pool, model_id=model_id, clock=clock, mode=request.mode)
     benchmark = await _buy_and_hold(
         pool, request.symbols, clock, request.mode, Decimal(str(portfolio["equity"]))
     )

@@ -3,10 +3,8 @@
 import logging
 import sys
 
-from psycopg_pool import AsyncConnectionPool
-
 from tradegraph.accounts import count_users, create_user, hash_key
-from tradegraph.database import uses_embedded
+from tradegraph.database import Pool, uses_embedded
 from tradegraph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +23,7 @@ def refuse_unsafe_database(settings: Settings) -> None:
         raise UnsafeStartup("production needs DATABASE_URL; refusing to use the embedded database")
 
 
-async def check_startup(pool: AsyncConnectionPool, settings: Settings) -> None:
+async def check_startup(pool: Pool, settings: Settings) -> None:
     """Refuse unsafe production start-ups; create the local user on a fresh development database."""
     async with pool.connection() as conn:
         users = await count_users(conn)

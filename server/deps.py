@@ -3,18 +3,18 @@
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
-from psycopg_pool import AsyncConnectionPool
 
 from tradegraph.accounts import User, user_for_key
+from tradegraph.database import Pool
 
 
-def get_pool(request: Request) -> AsyncConnectionPool:
+def get_pool(request: Request) -> Pool:
     """The app's connection pool (opened in the lifespan)."""
-    pool: AsyncConnectionPool = request.app.state.pool
+    pool: Pool = request.app.state.pool
     return pool
 
 
-PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+PoolDep = Annotated[Pool, Depends(get_pool)]
 
 
 def api_key_of(request: Request) -> str | None:

@@ -5,11 +5,11 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from server.serialization import to_jsonable
 from tradegraph.accounts import limits_of
+from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
 from tradegraph.limits import RiskLimits
 from tradegraph.market.prices import Mode
@@ -132,7 +132,7 @@ def trade_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def portfolio_json(
-    pool: AsyncConnectionPool, *, model: dict[str, Any], as_of: datetime | None, mode: Mode
+    pool: Pool, *, model: dict[str, Any], as_of: datetime | None, mode: Mode
 ) -> dict[str, Any]:
     """Ledger cash and positions marked at `as_of` (last close at or before it); unpriced without it."""
     async with pool.connection() as conn:

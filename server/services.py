@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from server.runs.executor import RunExecutor
 from server.runs.notifier import Notifier
 from server.runs.queue import WorkerHandle, make_queue_pool, queue
+from tradegraph.database import Pool
 from tradegraph.runner import persistent_graph
 
 
@@ -16,7 +17,7 @@ from tradegraph.runner import persistent_graph
 class RunServices:
     """Started in the lifespan, stopped on shutdown."""
 
-    pool: AsyncConnectionPool
+    pool: Pool
     graph: CompiledStateGraph[Any, Any, Any, Any]
     notifier: Notifier
     executor: RunExecutor
@@ -24,7 +25,7 @@ class RunServices:
     worker: WorkerHandle | None
 
     @classmethod
-    async def start(cls, url: str, pool: AsyncConnectionPool, *, workers: int) -> "RunServices":
+    async def start(cls, url: str, pool: Pool, *, workers: int) -> "RunServices":
         """Open the queue, start listening, and start `workers` in-process run slots (0 for none)."""
         graph = persistent_graph(pool)
         notifier = Notifier(url)

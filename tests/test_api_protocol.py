@@ -37,8 +37,8 @@ async def session_thread(client, model):
     return (await client.threads.create(metadata={"model_id": model["id"]}))["thread_id"]
 
 
-async def wait_status(client, thread_id, run_id, wanted, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_status(client, thread_id, run_id, wanted, within_seconds=30.0):
+    deadline = asyncio.get_running_loop().time() + within_seconds
     while asyncio.get_running_loop().time() < deadline:
         run = await client.runs.get(thread_id, run_id)
         if run["status"] in wanted:

@@ -18,7 +18,12 @@ from tradegraph.accounts import create_model, create_user, hash_key
 from tradegraph.limits import RiskLimits
 from tradegraph.settings import PROJECT_ROOT
 
-THREE_YEARS = {"mode": "daily", "start": "2009-01-02", "end": "2011-12-30", "symbols": ["AAPL", "MSFT", "IBM"]}
+THREE_YEARS = {
+    "mode": "daily",
+    "start": "2009-01-02",
+    "end": "2011-12-30",
+    "symbols": ["AAPL", "MSFT", "IBM"],
+}
 RUN_ROW = "SELECT status, attempt FROM runs WHERE run_id = %s"
 DUPLICATES = "SELECT client_order_id FROM orders GROUP BY client_order_id HAVING count(*) > 1"
 LEDGER = """
@@ -35,8 +40,14 @@ async def connect(url):
 async def owner_and_model(url):
     async with await connect(url) as conn:
         user, key = await create_user(conn, name=f"crash-{uuid.uuid4().hex[:6]}")
-        model = await create_model(conn, user_id=user.id, name="m", signature=f"s-{uuid.uuid4().hex[:8]}",
-                                   initial_cash=Decimal(100000), limits=RiskLimits())
+        model = await create_model(
+            conn,
+            user_id=user.id,
+            name="m",
+            signature=f"s-{uuid.uuid4().hex[:8]}",
+            initial_cash=Decimal(100000),
+            limits=RiskLimits(),
+        )
     return key, model
 
 
@@ -46,18 +57,28 @@ async def test_a_run_whose_server_was_killed_continues_on_another_within_30s(own
     first = ServerProcess(url, ARTIFACTS / "crash-first.log", workers=1).wait_ready()
     client = get_client(url=first.url, api_key=key)
     thread = await client.threads.create(metadata={"model_id": model["id"]})
-    run = await client.runs.create(thread["thread_id"], "trading_session", input=THREE_YEARS, stream_mode="custom")
+    run = await client.runs.create(
+        thread["thread_id"], "trading_session", input=THREE_YEARS, stream_mode="custom"
+    )
     async with await connect(url) as conn:
         for _ in range(300):
-            row = await (await conn.execute("SELECT count(*) AS n FROM equity_points WHERE model_id = %s",
-                                            (model["id"],))).fetchone()
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM equity_points WHERE model_id = %s", (model["id"],)
+                )
+            ).fetchone()
             if row["n"] >= 100:
                 break
             await asyncio.sleep(0.05)
     first.kill()  # kill -9 in the middle of the session
     async with await connect(url) as conn:
-        marked_at_crash = (await (await conn.execute("SELECT count(*) AS n FROM equity_points WHERE model_id = %s",
-                                                     (model["id"],))).fetchone())["n"]
+        marked_at_crash = (
+            await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM equity_points WHERE model_id = %s", (model["id"],)
+                )
+            ).fetchone()
+        )["n"]
     assert 100 <= marked_at_crash < 756, "the crash came mid-session"
 
     second = ServerProcess(url, ARTIFACTS / "crash-second.log", workers=1).wait_ready()
@@ -77,10 +98,15 @@ async def test_a_run_whose_server_was_killed_continues_on_another_within_30s(own
             assert await (await conn.execute(DUPLICATES)).fetchall() == []
             ledger = await (await conn.execute(LEDGER, (model["id"],))).fetchone()
             assert ledger["cash"] == ledger["expected"]
-            points = await (await conn.execute("SELECT count(*) AS n FROM equity_points WHERE model_id = %s",
-                                               (model["id"],))).fetchone()
+            points = await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM equity_points WHERE model_id = %s", (model["id"],)
+                )
+            ).fetchone()
             assert points["n"] == result["bars_total"]
-        parts = [p async for p in client.runs.join_stream(thread["thread_id"], run["run_id"], last_event_id="0")]
+        parts = [
+            p async for p in client.runs.join_stream(thread["thread_id"], run["run_id"], last_event_id="0")
+        ]
         attempts = [p.data["attempt"] for p in parts if p.event == "metadata"]
         assert attempts == [1, 2] and parts[-1].event == "end"
     finally:
@@ -89,12 +115,22 @@ async def test_a_run_whose_server_was_killed_continues_on_another_within_30s(own
 
 def serve_once(url: str | None, env: str, log_name: str) -> tuple[int, str]:
     """Start `tradegraph serve` and return its exit code and output once it exits (or 15 s pass)."""
-    environment = {"PATH": "/usr/bin:/bin", "TRADEGRAPH_ENV": env, "HOME": "/root",
-                   "TRADEGRAPH_DATA_DIR": str(PROJECT_ROOT / ".tradegraph")}
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "TRADEGRAPH_ENV": env,
+        "HOME": "/root",
+        "TRADEGRAPH_DATA_DIR": str(PROJECT_ROOT / ".tradegraph"),
+    }
     if url:
         environment["DATABASE_URL"] = url
-    process = subprocess.run([sys.executable, "-m", "tradegraph.cli", "serve", "--port", "0"], cwd=PROJECT_ROOT,
-                             env=environment, capture_output=True, text=True, timeout=60)
+    process = subprocess.run(
+        [sys.executable, "-m", "tradegraph.cli", "serve", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     (ARTIFACTS / log_name).write_text(process.stdout + process.stderr)
     return process.returncode, process.stdout + process.stderr
 
@@ -109,26 +145,61 @@ def test_production_refuses_without_users_or_with_a_development_key(own_database
     assert code != 0 and "production has no users" in output
     with psycopg.connect(own_database_url, autocommit=True) as conn:
         user_id = conn.execute("INSERT INTO users (name) VALUES ('ops') RETURNING id").fetchone()[0]
-        conn.execute("INSERT INTO api_keys (user_id, key_hash, key_prefix) VALUES (%s, %s, 'dev')",
-                     (user_id, hash_key("changeme")))
+        conn.execute(
+            "INSERT INTO api_keys (user_id, key_hash, key_prefix) VALUES (%s, %s, 'dev')",
+            (user_id, hash_key("changeme")),
+        )
     code, output = serve_once(own_database_url, "production", "prod-dev-key.log")
     assert code != 0 and "known development key" in output
 
 
 def test_development_creates_a_local_user_with_a_fresh_random_key(own_database_url):
-    server = ServerProcess(own_database_url, ARTIFACTS / "dev-first-start.log", extra_env={"TRADEGRAPH_ENV": "development"})
+    server = ServerProcess(
+        own_database_url, ARTIFACTS / "dev-first-start.log", extra_env={"TRADEGRAPH_ENV": "development"}
+    )
     server.wait_ready()
     try:
         log = server.log()
         key = log.split("is:\n", 1)[1].splitlines()[0].strip()
         assert key.startswith("tg_") and len(key) > 40
-        assert httpx.post(f"{server.url}/threads/search", json={}, headers={"x-api-key": key}).status_code == 200
+        assert (
+            httpx.post(f"{server.url}/threads/search", json={}, headers={"x-api-key": key}).status_code == 200
+        )
     finally:
         server.stop()
-    again = ServerProcess(own_database_url, ARTIFACTS / "dev-second-start.log", extra_env={"TRADEGRAPH_ENV": "development"})
+    again = ServerProcess(
+        own_database_url, ARTIFACTS / "dev-second-start.log", extra_env={"TRADEGRAPH_ENV": "development"}
+    )
     again.wait_ready()
     again.stop()
     assert "created development user" not in again.log(), "the local user is created once"
     with psycopg.connect(own_database_url) as conn:
         stored = conn.execute("SELECT key_hash FROM api_keys").fetchall()
     assert stored == [(hash_key(key),)], "only the hash is stored"
+
+
+async def test_sigterm_hands_a_running_session_to_the_next_server(own_database_url):
+    url = own_database_url
+    key, model = await owner_and_model(url)
+    first = ServerProcess(url, ARTIFACTS / "handoff-first.log", workers=1).wait_ready()
+    client = get_client(url=first.url, api_key=key)
+    thread = await client.threads.create(metadata={"model_id": model["id"]})
+    run = await client.runs.create(thread["thread_id"], "trading_session", input=THREE_YEARS)
+    async with await connect(url) as conn:
+        while (await (await conn.execute(RUN_ROW, (run["run_id"],))).fetchone())["status"] != "running":
+            await asyncio.sleep(0.05)
+    assert first.stop() in (0, -15)
+    log = first.log()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+    second = ServerProcess(url, ARTIFACTS / "handoff-second.log", workers=1).wait_ready()
+    try:
+        result = await get_client(url=second.url, api_key=key).runs.join(thread["thread_id"], run["run_id"])
+        assert result["done"] is True
+        async with await connect(url) as conn:
+            row = await (await conn.execute(RUN_ROW, (run["run_id"],))).fetchone()
+            assert row["status"] == "success" and row["attempt"] >= 2
+            assert await (await conn.execute(DUPLICATES)).fetchall() == []
+            ledger = await (await conn.execute(LEDGER, (model["id"],))).fetchone()
+            assert ledger["cash"] == ledger["expected"]
+    finally:
+        second.stop()

@@ -137,7 +137,8 @@ async def test_two_models_of_two_users_trading_at_once_get_only_their_own_fills(
         async with pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT o.client_order_id, o.model_id, o.thread_id, f.symbol FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.model_id = %s",
+                    "SELECT o.client_order_id, o.model_id, o.thread_id, f.symbol"
+                    " FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.model_id = %s",
                     (model["id"],),
                 )
             ).fetchall()

@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Any
 
 from langgraph.prebuilt import ToolRuntime
-from psycopg_pool import AsyncConnectionPool
 
 from graph.context import SessionContext, pool_of
+from tradegraph.database import Pool
 from tradegraph.market.prices import Mode
 
 
@@ -21,7 +21,7 @@ class ToolSession:
     mode: Mode
     symbols: list[str]
     bar_index: int
-    pool: AsyncConnectionPool
+    pool: Pool
 
 
 async def session_of(runtime: ToolRuntime[SessionContext, Any]) -> ToolSession:

@@ -107,7 +107,7 @@ async def _drive(pool: Any, thread_id: str, total: int, session_input: dict[str,
             async for part in graph.astream(
                 payload, config, context=context, stream_mode="custom", version="v2"
             ):
-                event = part["data"]
+                event: Any = part["data"]  # a custom part: whatever a node wrote to the stream
                 if isinstance(event, dict) and event.get("type") == "equity":
                     progress.update(task, completed=event["bar_index"] + 1, equity=event["equity"])
                 elif (

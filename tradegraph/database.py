@@ -2,16 +2,21 @@
 
 import logging
 from pathlib import Path
+from typing import Any, TypeAlias
 
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tradegraph.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-CONNECTION_KWARGS = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
 """What the LangGraph Postgres checkpointer requires of every connection."""
+
+Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
+"""The app's pool: its connections return rows as dicts (see CONNECTION_KWARGS)."""
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -37,7 +42,7 @@ def uses_embedded() -> bool:
     return not get_settings().database_url
 
 
-def make_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
     """An unopened pool whose connections suit both the checkpointer and our own queries.
 
     No `check=` on checkout: a liveness round trip per query cost ~20% of a one-bar session.
@@ -54,10 +59,10 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnec
     )
 
 
-_default_pool: AsyncConnectionPool | None = None
+_default_pool: Pool | None = None
 
 
-async def default_pool() -> AsyncConnectionPool:
+async def default_pool() -> Pool:
     """The process's shared pool, opened on first use (for graphs run outside the app, e.g. Studio)."""
     global _default_pool
     if _default_pool is None:

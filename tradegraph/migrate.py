@@ -39,7 +39,7 @@ async def _apply_queue_schema(conn: psycopg.AsyncConnection[Any]) -> None:
     """Install procrastinate's job-queue schema once (it ships as one SQL file)."""
     row = await (await conn.execute(HAS_QUEUE_SCHEMA)).fetchone()
     if row and not row["present"]:
-        await conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
+        await conn.execute(SchemaManager.get_schema())
         log.info("installed the procrastinate job-queue schema")
 
 
@@ -58,11 +58,11 @@ async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 if path.stem in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(path.read_text())  # type: ignore[arg-type]
+                    await conn.execute(path.read_text())
                     await conn.execute(INSERT_APPLIED, (path.stem,))
                 log.info("applied migration %s", path.stem)
                 applied_now.append(path.stem)
-            await AsyncPostgresSaver(conn).setup()  # type: ignore[arg-type]
+            await AsyncPostgresSaver(conn).setup()
             await _apply_queue_schema(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))

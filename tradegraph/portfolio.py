@@ -4,22 +4,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
+from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
 from tradegraph.market.prices import Mode, history
 from tradegraph.money import as_text, to_money
 
 
-async def last_close(pool: AsyncConnectionPool, symbol: str, clock: datetime, mode: Mode) -> Decimal | None:
+async def last_close(pool: Pool, symbol: str, clock: datetime, mode: Mode) -> Decimal | None:
     """The latest close at or before the clock (how an open position is marked)."""
     bars = await history(pool, symbol, clock, mode, limit=1)
     return bars[-1].close if bars else None
 
 
-async def mark(
-    pool: AsyncConnectionPool, *, model_id: int, clock: datetime, mode: Mode, conn: Any = None
-) -> dict[str, Any]:
+async def mark(pool: Pool, *, model_id: int, clock: datetime, mode: Mode, conn: Any = None) -> dict[str, Any]:
     """The model's cash, positions and equity at `clock`, as the state's `Portfolio`."""
     if conn is None:
         async with pool.connection() as own:
@@ -30,7 +27,7 @@ async def mark(
 
 
 async def valued(
-    pool: AsyncConnectionPool, *, cash: Decimal, positions: dict[str, int], clock: datetime, mode: Mode
+    pool: Pool, *, cash: Decimal, positions: dict[str, int], clock: datetime, mode: Mode
 ) -> dict[str, Any]:
     """Cash and positions marked at the clock's last closes."""
     equity = cash

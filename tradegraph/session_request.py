@@ -4,9 +4,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
-from tradegraph.market.prices import daily_bars, known_symbols
+from tradegraph.database import Pool
+from tradegraph.market.prices import Mode, daily_bars, known_symbols
 
 MODES = ("daily", "intraday")
 DECIDERS = ("rule", "llm")
@@ -23,7 +22,7 @@ class InvalidSession(ValueError):
 class SessionRequest:
     """A checked session request."""
 
-    mode: str
+    mode: Mode
     start: date
     end: date
     symbols: list[str]
@@ -50,7 +49,7 @@ def _parse_symbols(value: Any) -> list[str]:
     return symbols
 
 
-async def check_session_request(pool: AsyncConnectionPool, raw: dict[str, Any]) -> SessionRequest:
+async def check_session_request(pool: Pool, raw: dict[str, Any]) -> SessionRequest:
     """Parse and check a request; raises InvalidSession naming the first problem."""
     mode = raw.get("mode", "daily")
     if mode not in MODES:

@@ -4,6 +4,7 @@ The console renders what the public API returns: the same routes, ownership chec
 messages and JSON shapes that SDK clients get, with no second code path to keep in step.
 """
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -12,6 +13,19 @@ import httpx
 from fastapi import Depends, HTTPException, Request
 
 from server.deps import CurrentUser, api_key_of
+
+
+BASE_URL = "http://console.local"
+
+
+class _HideConsoleRequests(logging.Filter):
+    """httpx logs every request at INFO; the console's in-process calls would double the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return BASE_URL not in record.getMessage()
+
+
+logging.getLogger("httpx").addFilter(_HideConsoleRequests())
 
 
 class ApiError(Exception):
@@ -34,7 +48,7 @@ class ConsoleApi:
     def __init__(self, app: Any, api_key: str) -> None:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         self._client = httpx.AsyncClient(
-            transport=transport, base_url="http://console.local", headers={"x-api-key": api_key}
+            transport=transport, base_url=BASE_URL, headers={"x-api-key": api_key}
         )
 
     async def get(self, path: str, **params: Any) -> Any:

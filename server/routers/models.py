@@ -6,7 +6,6 @@ Every route is scoped to the caller: another user's model answers exactly as a m
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from psycopg_pool import AsyncConnectionPool
 
 from server.deps import CurrentUser, PoolDep
 from server.models_json import (
@@ -30,6 +29,7 @@ from tradegraph.accounts import (
     list_models,
     update_limits,
 )
+from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
 from tradegraph.limits import RiskLimits
 from tradegraph.metrics import performance
@@ -42,7 +42,7 @@ def not_found(model_id: int) -> HTTPException:
     return HTTPException(404, f"model {model_id} not found")
 
 
-async def owned_model(pool: AsyncConnectionPool, model_id: int, user: User) -> dict[str, Any]:
+async def owned_model(pool: Pool, model_id: int, user: User) -> dict[str, Any]:
     """The caller's model, or 404."""
     async with pool.connection() as conn:
         model = await get_model(conn, model_id=model_id, user_id=user.id)

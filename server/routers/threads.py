@@ -5,7 +5,6 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from psycopg_pool import AsyncConnectionPool
 
 from server.deps import CurrentUser, PoolDep
 from server.schemas import HistoryRequest, StateUpdate, ThreadCreate, ThreadPatch, ThreadSearch
@@ -14,6 +13,7 @@ from server.state_json import thread_json, thread_state
 from server.store import runs as run_store
 from server.store import threads as thread_store
 from tradegraph.accounts import User, get_model
+from tradegraph.database import Pool
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -23,7 +23,7 @@ def not_found(thread_id: UUID) -> HTTPException:
     return HTTPException(404, f"Thread with ID {thread_id} not found")
 
 
-async def owned_thread(pool: AsyncConnectionPool, thread_id: UUID, user: User) -> dict[str, Any]:
+async def owned_thread(pool: Pool, thread_id: UUID, user: User) -> dict[str, Any]:
     """The caller's thread, or 404."""
     async with pool.connection() as conn:
         thread = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)

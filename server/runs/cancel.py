@@ -2,16 +2,13 @@
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from server.runs.notifier import notify
 from server.runs.queue import abort_job, queue
 from server.store import runs as run_store
+from tradegraph.database import Pool
 
 
-async def abort_runs(
-    pool: AsyncConnectionPool, executor: Any, runs: list[dict[str, Any]], action: str
-) -> None:
+async def abort_runs(pool: Pool, executor: Any, runs: list[dict[str, Any]], action: str) -> None:
     """Abort the jobs of runs already marked cancelled; clean up the ones that never started."""
     for run in runs:
         if run.get("job_id") is None:

@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import HTTPException
-from psycopg_pool import AsyncConnectionPool
 
 from nodes.approve import InvalidApproval, parse_answer
 from server.routers.assistants import ASSISTANT_ID, resolve_assistant
@@ -19,6 +18,7 @@ from server.schemas import RunCreate
 from server.store import runs as run_store
 from server.store import threads as thread_store
 from tradegraph.accounts import User, get_model
+from tradegraph.database import Pool
 from tradegraph.market.prices import session_times
 from tradegraph.session_request import InvalidSession, check_session_request
 
@@ -26,9 +26,7 @@ BUSY = "Thread is already running a task. Wait for it to finish or choose a diff
 IDENTITY_FIELDS = ("model_id", "signature")
 
 
-async def _thread_for_run(
-    pool: AsyncConnectionPool, thread_id: UUID, user: User, body: RunCreate
-) -> dict[str, Any]:
+async def _thread_for_run(pool: Pool, thread_id: UUID, user: User, body: RunCreate) -> dict[str, Any]:
     async with pool.connection() as conn:
         thread = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)
         if (
@@ -45,7 +43,7 @@ async def _thread_for_run(
 
 
 async def session_input(
-    pool: AsyncConnectionPool, thread: dict[str, Any], user: User, raw: Any
+    pool: Pool, thread: dict[str, Any], user: User, raw: Any
 ) -> tuple[dict[str, Any], int]:
     """The checked session input with identity from the database, and its number of bars."""
     if not isinstance(raw, dict):
@@ -67,7 +65,7 @@ async def session_input(
         request = await check_session_request(pool, raw)
     except InvalidSession as exc:
         raise HTTPException(422, str(exc)) from exc
-    ticks = await session_times(pool, request.symbols, request.start, request.end, request.mode)  # type: ignore[arg-type]
+    ticks = await session_times(pool, request.symbols, request.start, request.end, request.mode)
     if not ticks:
         raise HTTPException(
             422, f"no trading days for {', '.join(request.symbols)} in {request.start}..{request.end}"
@@ -103,7 +101,7 @@ def _bars_left(values: dict[str, Any]) -> int:
 
 
 async def create_run(
-    pool: AsyncConnectionPool, services: Any, thread_id: UUID, user: User, body: RunCreate
+    pool: Pool, services: Any, thread_id: UUID, user: User, body: RunCreate
 ) -> dict[str, Any]:
     """Validate, apply the multitask strategy, store and queue the run; returns the run row."""
     resolve_assistant(body.assistant_id)
@@ -159,13 +157,7 @@ async def create_run(
             metadata=metadata,
             kwargs=kwargs,
             multitask_strategy=body.multitask_strategy,
-        )
-        await thread_store.set_status(conn, thread_id=thread_id, status="busy")
-        await thread_store.patch_metadata(
-            conn,
-            thread_id=thread_id,
-            user_id=user.id,
-            metadata={"graph_id": "trading_session", "assistant_id": str(ASSISTANT_ID)},
+            thread_metadata={"graph_id": "trading_session", "assistant_id": str(ASSISTANT_ID)},
         )
     await abort_runs(pool, services.executor, doomed, body.multitask_strategy)
     job_id = await enqueue_run(run_id=run_id, thread_id=thread_id)

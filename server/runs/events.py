@@ -5,14 +5,15 @@ import contextlib
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from server.serialization import to_jsonable
+from tradegraph.database import Pool
 
 INSERT_EVENTS = """
 WITH stored AS (
     INSERT INTO run_events (run_id, seq, event, data)
-    SELECT %s::uuid, seq, event, data FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS e(seq, event, data)
+    SELECT %s::uuid, seq, event, data
+    FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS e(seq, event, data)
     RETURNING 1
 )
 SELECT pg_notify('tradegraph_runs', %s), (SELECT count(*) FROM stored)
@@ -23,14 +24,14 @@ SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY 
 """
 
 
-async def next_seq(pool: AsyncConnectionPool, run_id: str) -> int:
+async def next_seq(pool: Pool, run_id: str) -> int:
     """The sequence number the next event of a run gets (1 for a new run)."""
     async with pool.connection() as conn:
         row = await (await conn.execute(NEXT_SEQ, (run_id,))).fetchone()
     return int(row["next"]) if row else 1
 
 
-async def events_after(pool: AsyncConnectionPool, run_id: str, seq: int) -> list[dict[str, Any]]:
+async def events_after(pool: Pool, run_id: str, seq: int) -> list[dict[str, Any]]:
     """Stored events with a sequence number above `seq`, oldest first."""
     async with pool.connection() as conn:
         return [dict(r) for r in await (await conn.execute(SELECT_AFTER, (run_id, seq))).fetchall()]
@@ -39,7 +40,7 @@ async def events_after(pool: AsyncConnectionPool, run_id: str, seq: int) -> list
 class EventWriter:
     """Buffers a run's events and stores them in order, one statement (with its NOTIFY) per batch."""
 
-    def __init__(self, pool: AsyncConnectionPool, run_id: str, first_seq: int) -> None:
+    def __init__(self, pool: Pool, run_id: str, first_seq: int) -> None:
         self._pool, self._run_id, self._seq = pool, run_id, first_seq
         self._pending: list[tuple[int, str, Jsonb]] = []
         self._wake = asyncio.Event()

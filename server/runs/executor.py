@@ -10,18 +10,20 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, StateSnapshot
-from psycopg_pool import AsyncConnectionPool
+from langgraph.types import Command, Durability, StateSnapshot
 
 from graph.builder import recursion_limit
 from graph.context import SessionContext
 from server.runs.events import EventWriter, next_seq
 from server.runs.notifier import notify
+from server.runs.queue import enqueue_run
 from server.runs.translate import graph_modes, to_events
 from server.serialization import to_jsonable
 from server.store import runs as run_store
 from server.store import threads as thread_store
+from tradegraph.database import Pool
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def error_body(exc: BaseException) -> dict[str, str]:
 class RunExecutor:
     """Runs graphs for queued runs in this process."""
 
-    def __init__(self, pool: AsyncConnectionPool, graph: CompiledStateGraph[Any, Any, Any, Any]) -> None:
+    def __init__(self, pool: Pool, graph: CompiledStateGraph[Any, Any, Any, Any]) -> None:
         self.pool, self.graph = pool, graph
 
     async def execute(self, run_id: UUID) -> None:
@@ -78,21 +80,22 @@ class RunExecutor:
         if kwargs.get("command"):
             payload = Command(**kwargs["command"])
         config = self.config_of(run)
+        durability: Durability = kwargs.get("durability") or "async"
         async for part in self.graph.astream(
             payload,
-            config,  # type: ignore[arg-type]
+            config,
             context=SessionContext(pool=self.pool),
-            stream_mode=graph_modes(requested),  # type: ignore[arg-type]
+            stream_mode=graph_modes(requested),
             interrupt_before=kwargs.get("interrupt_before"),
             interrupt_after=kwargs.get("interrupt_after"),
-            durability=kwargs.get("durability") or "async",
+            durability=durability,
             version="v2",
         ):
-            for event, data in to_events(part, requested):  # type: ignore[arg-type]
+            for event, data in to_events(part, requested):
                 writer.emit(event, data)
 
     @staticmethod
-    def config_of(run: dict[str, Any]) -> dict[str, Any]:
+    def config_of(run: dict[str, Any]) -> RunnableConfig:
         """The LangGraph config: the thread, the run id (for re-entry), and the session's step budget."""
         kwargs = run["kwargs"]
         configurable = {
@@ -111,22 +114,39 @@ class RunExecutor:
     async def _finish(self, run: dict[str, Any], status: str, error: dict[str, Any] | None) -> None:
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(run["thread_id"])}})
         result = None if error else final_values(snapshot)
+        thread_status = "error" if error else ("interrupted" if snapshot.next else "idle")
         async with self.pool.connection() as conn:
-            await run_store.finish_run(conn, run_id=run["run_id"], status=status, error=error, result=result)
-            await self.settle_thread(conn, run["thread_id"], failed=status == "error", snapshot=snapshot)
-            await notify(conn, str(run["run_id"]))
+            await run_store.finish_run(
+                conn,
+                run_id=run["run_id"],
+                thread_id=run["thread_id"],
+                status=status,
+                thread_status=thread_status,
+                error=error,
+                result=result,
+            )
 
     async def _cancelled(self, run: dict[str, Any], writer: EventWriter) -> None:
-        """Cancelled by a client: keep checkpoints (interrupt) or erase the run (rollback)."""
+        """Cancelled: by a client (keep checkpoints, or erase the run on rollback), or by shutdown."""
         async with self.pool.connection() as conn:
             current = await run_store.get_run(conn, run_id=run["run_id"])
-            if current and current["cancel_action"] == "rollback":
+            if current is not None and current["cancel_action"] is None:
+                # This worker is shutting down: hand the run to the next worker, which resumes it.
+                await writer.close()
+                job_id = await enqueue_run(run_id=run["run_id"], thread_id=run["thread_id"])
+                await run_store.set_job(conn, run_id=run["run_id"], job_id=job_id)
+                log.info("run %s handed back to the queue as job %s", run["run_id"], job_id)
+                return
+            rolled_back = current is None or current["cancel_action"] == "rollback"
+            if rolled_back:
+                await writer.close()
                 tid = str(run["thread_id"])
                 await conn.execute(DELETE_RUN_CHECKPOINTS, (tid, str(run["run_id"]), tid))
-                await run_store.delete_run(conn, run_id=run["run_id"])
-            else:
-                await run_store.finish_run(conn, run_id=run["run_id"], status="interrupted", error=None)
+                await run_store.delete_run(conn, run_id=run["run_id"])  # its events go with it
             await self.settle_thread(conn, run["thread_id"], failed=False)
+            if rolled_back:
+                await notify(conn, str(run["run_id"]))
+                return
         writer.emit("end", None)
         await writer.close()
 

@@ -46,7 +46,11 @@ async def run_events(
                     return
             if rows:
                 continue
-            if await _run_status(services, run_id) not in ("pending", "running"):
+            status = await _run_status(services, run_id)
+            if status is None:  # rolled back: the run and its events are gone
+                yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
+                return
+            if status not in ("pending", "running"):
                 loop = asyncio.get_running_loop()
                 finished_at = finished_at or loop.time()
                 if loop.time() - finished_at > GRACE_FOR_END_S:

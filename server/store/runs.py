@@ -9,8 +9,16 @@ from psycopg.types.json import Jsonb
 ACTIVE = ("pending", "running")
 
 INSERT_RUN = """
-INSERT INTO runs (run_id, thread_id, user_id, assistant_id, metadata, kwargs, multitask_strategy)
-VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *
+WITH inserted AS (
+    INSERT INTO runs (run_id, thread_id, user_id, assistant_id, metadata, kwargs, multitask_strategy)
+    VALUES (%(run_id)s, %(thread_id)s, %(user_id)s, %(assistant_id)s, %(metadata)s, %(kwargs)s,
+            %(multitask_strategy)s)
+    RETURNING *
+), busy AS (
+    UPDATE threads SET status = 'busy', metadata = metadata || %(thread_metadata)s, updated_at = now()
+    WHERE thread_id = %(thread_id)s
+)
+SELECT * FROM inserted
 """
 SET_JOB = "UPDATE runs SET job_id = %s WHERE run_id = %s"
 SELECT_RUN = "SELECT * FROM runs WHERE run_id = %s AND thread_id = %s AND user_id = %s"
@@ -33,8 +41,18 @@ WITH started AS (
 SELECT * FROM started
 """
 FINISH_RUN = """
-UPDATE runs SET status = %s, error = %s, result = %s, updated_at = now()
-WHERE run_id = %s AND status IN ('pending', 'running') RETURNING *
+WITH finished AS (
+    UPDATE runs SET status = %(status)s, error = %(error)s, result = %(result)s, updated_at = now()
+    WHERE run_id = %(run_id)s AND status IN ('pending', 'running')
+    RETURNING run_id
+), settled AS (
+    UPDATE threads SET updated_at = now(), state_updated_at = now(), status = CASE
+        WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND run_id <> %(run_id)s
+                     AND status IN ('pending', 'running')) THEN 'busy'
+        ELSE %(thread_status)s END
+    WHERE thread_id = %(thread_id)s
+)
+SELECT pg_notify('tradegraph_runs', %(run_id)s::text), (SELECT count(*) FROM finished) AS finished
 """
 REQUEST_CANCEL = """
 UPDATE runs SET cancel_action = %s, status = 'interrupted', updated_at = now()
@@ -53,14 +71,15 @@ async def insert_run(
     metadata: dict[str, Any],
     kwargs: dict[str, Any],
     multitask_strategy: str,
+    thread_metadata: dict[str, Any],
 ) -> dict[str, Any]:
-    """Store a new pending run."""
-    row = await (
-        await conn.execute(
-            INSERT_RUN,
-            (run_id, thread_id, user_id, assistant_id, Jsonb(metadata), Jsonb(kwargs), multitask_strategy),
-        )
-    ).fetchone()
+    """Store a new pending run; its thread turns busy and gets `thread_metadata` merged in."""
+    params = {
+        "run_id": run_id, "thread_id": thread_id, "user_id": user_id, "assistant_id": assistant_id,
+        "metadata": Jsonb(metadata), "kwargs": Jsonb(kwargs), "multitask_strategy": multitask_strategy,
+        "thread_metadata": Jsonb(thread_metadata),
+    }
+    row = await (await conn.execute(INSERT_RUN, params)).fetchone()
     assert row is not None
     return dict(row)
 
@@ -106,14 +125,23 @@ async def finish_run(
     conn: AsyncConnection[Any],
     *,
     run_id: UUID,
+    thread_id: UUID,
     status: str,
+    thread_status: str,
     error: dict[str, Any] | None,
     result: dict[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    """Record the outcome (and final values) of a run that is still active."""
-    params = (status, Jsonb(error) if error else None, Jsonb(result) if result is not None else None, run_id)
+) -> bool:
+    """Record a run's outcome and final values, settle its thread, wake followers; one round trip.
+
+    The thread gets `thread_status` unless another run of it is still queued (then it stays busy).
+    Returns False when the run was no longer active (cancelled meanwhile).
+    """
+    params = {
+        "run_id": str(run_id), "thread_id": thread_id, "status": status, "thread_status": thread_status,
+        "error": Jsonb(error) if error else None, "result": Jsonb(result) if result is not None else None,
+    }
     row = await (await conn.execute(FINISH_RUN, params)).fetchone()
-    return dict(row) if row else None
+    return bool(row and row["finished"])
 
 
 async def request_cancel(conn: AsyncConnection[Any], *, run_id: UUID, action: str) -> dict[str, Any] | None:

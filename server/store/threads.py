@@ -105,4 +105,4 @@ async def search_threads(
         "limit": limit,
         "offset": offset,
     }
-    return [dict(r) for r in await (await conn.execute(sql, params)).fetchall()]  # type: ignore[arg-type]
+    return [dict(r) for r in await (await conn.execute(sql, params)).fetchall()]

@@ -55,7 +55,10 @@ def _money(value: float) -> Decimal:
 
 @lru_cache(maxsize=4096)
 def minute_bars(daily: Bar) -> tuple[Bar, ...]:
-    """The 390 synthetic minute bars of a daily bar: the first opens at its open, the last closes at its close."""
+    """The 390 synthetic minute bars of a daily bar.
+
+    The first opens at the daily open and the last closes at the daily close.
+    """
     rng = _rng(daily)
     closes = [_money(p) for p in _closes(daily, rng)]
     closes[-1] = daily.close

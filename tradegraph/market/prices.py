@@ -8,8 +8,7 @@ import bisect
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from psycopg_pool import AsyncConnectionPool
-
+from tradegraph.database import Pool
 from tradegraph.market.bar import Bar
 from tradegraph.market.intraday import minute_bars, minute_times
 
@@ -31,7 +30,7 @@ class UnknownSymbol(ValueError):
     """The symbol has no data at all."""
 
 
-async def known_symbols(pool: AsyncConnectionPool) -> list[str]:
+async def known_symbols(pool: Pool) -> list[str]:
     """Symbols with data, sorted."""
     if not _symbols_cache:
         async with pool.connection() as conn:
@@ -40,7 +39,7 @@ async def known_symbols(pool: AsyncConnectionPool) -> list[str]:
     return list(_symbols_cache)
 
 
-async def daily_bars(pool: AsyncConnectionPool, symbol: str) -> list[Bar]:
+async def daily_bars(pool: Pool, symbol: str) -> list[Bar]:
     """All daily bars of a symbol, oldest first (bar time is the 16:00 close)."""
     if symbol not in _daily_cache:
         if symbol not in await known_symbols(pool):
@@ -64,13 +63,13 @@ async def daily_bars(pool: AsyncConnectionPool, symbol: str) -> list[Bar]:
     return _daily_cache[symbol]
 
 
-async def _daily_index_at(pool: AsyncConnectionPool, symbol: str, day: date) -> int:
+async def _daily_index_at(pool: Pool, symbol: str, day: date) -> int:
     """Index of the last daily bar on or before `day`, -1 when none."""
     await daily_bars(pool, symbol)
     return bisect.bisect_right(_times_cache[symbol], datetime.combine(day, DAILY_CLOSE)) - 1
 
 
-async def bar_at(pool: AsyncConnectionPool, symbol: str, clock: datetime, mode: Mode) -> Bar | None:
+async def bar_at(pool: Pool, symbol: str, clock: datetime, mode: Mode) -> Bar | None:
     """The bar of `symbol` that closes exactly at `clock`, or None (no trading then)."""
     bars = await daily_bars(pool, symbol)
     i = await _daily_index_at(pool, symbol, clock.date())
@@ -84,9 +83,7 @@ async def bar_at(pool: AsyncConnectionPool, symbol: str, clock: datetime, mode: 
     return None
 
 
-async def history(
-    pool: AsyncConnectionPool, symbol: str, clock: datetime, mode: Mode, limit: int
-) -> list[Bar]:
+async def history(pool: Pool, symbol: str, clock: datetime, mode: Mode, limit: int) -> list[Bar]:
     """Up to `limit` most recent bars closed at or before `clock`, oldest first."""
     bars = await daily_bars(pool, symbol)
     i = await _daily_index_at(pool, symbol, clock.date())
@@ -100,9 +97,7 @@ async def history(
     return collected[-limit:]
 
 
-async def session_times(
-    pool: AsyncConnectionPool, symbols: list[str], start: date, end: date, mode: Mode
-) -> list[datetime]:
+async def session_times(pool: Pool, symbols: list[str], start: date, end: date, mode: Mode) -> list[datetime]:
     """The session clock's ticks: bar close times between start and end where any symbol traded."""
     days: set[date] = set()
     for symbol in symbols:
@@ -114,14 +109,14 @@ async def session_times(
     return [t for d in sorted(days) for t in minute_times(datetime.combine(d, time()))]
 
 
-async def data_range(pool: AsyncConnectionPool, symbol: str) -> tuple[date, date]:
+async def data_range(pool: Pool, symbol: str) -> tuple[date, date]:
     """First and last day with data for a symbol."""
     bars = await daily_bars(pool, symbol)
     return bars[0].time.date(), bars[-1].time.date()
 
 
 async def next_time(
-    pool: AsyncConnectionPool, symbols: list[str], clock: datetime, mode: Mode, end: date
+    pool: Pool, symbols: list[str], clock: datetime, mode: Mode, end: date
 ) -> datetime | None:
     """The session tick after `clock`, or None when the session is over."""
     if mode == "intraday" and clock.time() < DAILY_CLOSE:

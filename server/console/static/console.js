@@ -42,7 +42,12 @@
   /** An ISO time as New York wall time: "2012-01-03 16:00" (or the date alone). */
   tg.marketTime = function (iso, dateOnly = false) {
     if (!iso) return "";
-    const date = new Date(iso);
+    const text = String(iso);
+    if (!/(Z|[+-]\d\d:?\d\d)$/i.test(text)) {
+      // no offset: already New York wall time (the session clock is written that way)
+      return dateOnly ? text.slice(0, 10) : text.slice(0, 16).replace("T", " ");
+    }
+    const date = new Date(text);
     if (Number.isNaN(date.getTime())) return String(iso);
     const p = Object.fromEntries(marketParts.formatToParts(date).map((x) => [x.type, x.value]));
     const day = `${p.year}-${p.month}-${p.day}`;

@@ -137,9 +137,13 @@
     chart.push(event.clock, [event.equity, event.benchmark]);
   }
 
-  function setClock(clock, barIndex, barsTotal) {
+  let barsTotal = null;
+  function setClock(clock, barIndex, total) {
     $("clock").textContent = tg.marketTime(clock);
-    if (Number.isInteger(barIndex) && barsTotal) $("progress").textContent = `${barIndex + 1} of ${barsTotal}`;
+    if (total) barsTotal = total;
+    if (Number.isInteger(barIndex)) {
+      $("progress").textContent = barsTotal ? `${barIndex + 1} of ${barsTotal}` : `${barIndex + 1}`;
+    }
   }
 
   /** Prepend a row (newest first); a cell is text or [text, class]. */

@@ -1,0 +1,246 @@
+"""The web console in headless Chromium against the real server and database.
+
+Screenshots of the main pages are saved under test-artifacts/ for people to look at.
+"""
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, Request, Route, async_playwright, expect
+
+from tests.conftest import ARTIFACTS
+from tests.support.browser import CHROMIUM_ARGS, ensure_chromium
+
+pytestmark = pytest.mark.timeout(120)
+SESSION_FORM = {"start": "2012-01-03", "end": "2012-01-10", "symbols": "AAPL"}
+"""Six daily bars; with approval above 1,000 the first bar's ~9,870 AAPL buy pauses."""
+BLUE_PIXELS = """(el) => {
+  const canvas = el.querySelector("canvas");
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 200 && data[i + 2] > 150 && data[i] < 90 && data[i + 1] < 120) n++;
+  }
+  return n;
+}"""
+"""Pixels of the strategy line (#1d4ed8) on the chart's canvas: zero when nothing was drawn."""
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, launched headless once for this module."""
+    executable = ensure_chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh browser context (its own sessionStorage) and page; JS errors fail the test."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    await context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+
+async def sign_in(page: Page, url: str, key: str) -> None:
+    await page.goto(f"{url}/")
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def paused_session(url: str, key: str, model_id: int) -> str:
+    """A session started through the API that pauses on its first bar; returns its thread id."""
+    headers = {"x-api-key": key}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        thread = (await client.post("/threads", json={"metadata": {"model_id": model_id}})).json()
+        run = {
+            "assistant_id": "trading_session",
+            "input": {**SESSION_FORM, "symbols": ["AAPL"], "mode": "daily", "decider": "rule"},
+            "stream_mode": ["values", "updates", "custom"],
+        }
+        response = await client.post(f"/threads/{thread['thread_id']}/runs", json=run)
+        assert response.status_code == 200, response.text
+    return str(thread["thread_id"])
+
+
+async def test_a_wrong_key_shows_a_clear_message(server: Any, page: Page) -> None:
+    await sign_in(page, server.url, "tg_not-a-real-key")
+    message = page.locator("#sign-in-message")
+    await expect(message).to_contain_text("That API key was not accepted (invalid API key)")
+    await expect(page.locator("#content")).to_be_hidden()
+    assert await page.evaluate("sessionStorage.getItem('tradegraph.apiKey')") is None
+    await shot(page, "wrong-key")
+
+
+async def test_sign_in_create_model_start_approve_and_sign_out(server: Any, make_user: Any, page: Page) -> None:
+    user = await make_user()
+    await page.goto(f"{server.url}/")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await shot(page, "sign-in")
+    await sign_in(page, server.url, user["api_key"])
+    await expect(page.locator("#who-name")).to_have_text(user["name"])
+    await expect(page.locator("#no-models")).to_be_visible()
+
+    # create a model, then see the API's validation message for a duplicate signature
+    signature = f"console-{uuid.uuid4().hex[:8]}"
+    form = page.locator("#create-model")
+    for label, value in (
+        ("Name", "Console momentum"),
+        ("Signature", signature),
+        ("Initial cash", "100000"),
+        ("Ask for approval above notional", "1000"),
+    ):
+        await form.get_by_label(label).fill(value)
+    await form.get_by_role("button", name="Create model").click()
+    row = page.locator("#models-table tbody tr", has_text="Console momentum")
+    await expect(row).to_have_count(1)
+    await expect(row.locator("td").nth(2)).to_have_text("100,000.00")
+    await expect(page.get_by_role("status")).to_contain_text("Created model Console momentum")
+    await page.locator("#create-model").get_by_label("Name").fill("Again")
+    await page.locator("#create-model").get_by_label("Signature").fill(signature)
+    await page.locator("#create-model").get_by_label("Initial cash").fill("5000")
+    await page.locator("#create-model").get_by_role("button", name="Create model").click()
+    await expect(page.locator("#model-signature-error")).to_contain_text("already have a model with signature")
+    await expect(page.locator("#model-signature")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#models-table tbody tr")).to_have_count(1)
+    await shot(page, "models")
+
+    # start a session from the model page and land on its live page, paused for approval
+    await row.get_by_role("link", name="Console momentum").click()
+    await expect(page.get_by_role("heading", name=re.compile("Console momentum"))).to_be_visible()
+    session_form = page.locator("#start-session")
+    for label, value in (("First day", SESSION_FORM["start"]), ("Last day", SESSION_FORM["end"])):
+        await session_form.get_by_label(label).fill(value)
+    await session_form.get_by_label("Symbols").fill(SESSION_FORM["symbols"])
+    await session_form.get_by_role("button", name="Start session").click()
+    await page.wait_for_url(re.compile(r"/console/sessions/[0-9a-f-]{36}$"))
+    thread_id = page.url.rsplit("/", 1)[1]
+    approval = page.locator("#approval")
+    await expect(approval).to_be_visible(timeout=20_000)
+    await expect(page.locator("#approval-symbol")).to_have_text("AAPL")
+    await expect(page.locator("#approval-side")).to_have_text("buy")
+    await expect(page.locator("#approval-quantity")).to_have_text("24")
+    await expect(page.locator("#approval-notional")).to_have_text("9,869.52")
+    await expect(page.locator("#approval-limit")).to_have_text("approval_notional")
+    await expect(page.locator("#status")).to_have_text("waiting for approval")
+    await expect(page.locator("#verdicts tbody tr")).to_have_count(1)
+    await expect(page.locator("#verdicts tbody tr")).to_contain_text("needs approval")
+    await expect(page.locator("#fills tbody tr")).to_have_count(0)
+    await shot(page, "live-paused")
+
+    # approve from the page: the session resumes, the fill appears and the curve grows to six bars
+    await page.get_by_role("button", name="Approve", exact=True).click()
+    await expect(approval).to_be_hidden()
+    fill = page.locator("#fills tbody tr")
+    await expect(fill).to_have_count(1, timeout=20_000)
+    await expect(fill).to_contain_text("AAPL")
+    await expect(fill).to_contain_text("filled")
+    await expect(fill.locator("td").nth(3)).to_have_text("24")
+    await expect(page.locator("#status")).to_have_text("finished", timeout=20_000)
+    chart = page.locator("#live-chart")
+    await expect(chart).to_have_attribute("data-points", "6")
+    assert await chart.evaluate(BLUE_PIXELS) > 50
+    await expect(page.locator("#progress")).to_have_text("6 of 6")
+    await expect(page.locator("#clock")).to_have_text("2012-01-10 16:00")
+    await expect(page.locator("#run-error")).to_be_hidden()
+    await shot(page, "live-finished")
+
+    # the model page now has the curve, the trade and the finished session
+    await page.locator("#model-link").click()
+    model_chart = page.locator("#model-chart")
+    await expect(model_chart).to_have_attribute("data-points", "6")
+    assert await model_chart.evaluate(BLUE_PIXELS) > 50
+    assert await model_chart.locator(".u-legend").inner_text() != ""
+    await expect(page.locator("#trades tbody tr")).to_have_count(1)
+    await expect(page.locator("#positions tbody tr")).to_contain_text("AAPL")
+    session_row = page.locator("#sessions tbody tr", has_text=thread_id)
+    await expect(session_row).to_contain_text("finished")
+    await shot(page, "model")
+
+    await session_row.get_by_role("link", name="How to open it").click()
+    await expect(page.locator("#studio-thread-id")).to_have_text(thread_id)
+    href = await page.locator("#studio-link").get_attribute("href") or ""
+    assert href.startswith("https://smith.langchain.com/studio/?")
+    assert parse_qs(urlsplit(href).query) == {"baseUrl": [server.url]}
+    await shot(page, "studio")
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator("#sign-in-message")).to_have_text("You are signed out.")
+    await expect(page.locator("#content")).to_be_hidden()
+    assert await page.evaluate("sessionStorage.getItem('tradegraph.apiKey')") is None
+    await page.goto(f"{server.url}/console/sessions/{thread_id}")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await expect(page.locator("#fills tbody tr")).to_have_count(0)
+
+
+async def test_live_page_rejoins_a_dropped_stream_and_approves_fewer_shares(
+    server: Any, make_model: Any, page: Page
+) -> None:
+    model = await make_model(approval_notional="1000")
+    thread_id = await paused_session(server.url, model["api_key"], model["id"])
+    streams: list[Request] = []
+    cut_after: list[int] = []
+
+    async def drop_first_stream(route: Route) -> None:
+        streams.append(route.request)
+        if len(streams) > 1:
+            await route.continue_()
+            return
+        events = (await (await route.fetch()).text()).replace("\r\n", "\n").split("\n\n")
+        first_decision = next(i for i, e in enumerate(events) if '"type":"decision"' in e)
+        prefix = events[: first_decision + 1]  # the connection drops right after the first decision
+        cut_after.append(int(re.findall(r"^id: (\d+)", prefix[-1], re.M)[0]))
+        body = "\n\n".join(prefix) + "\n\n"
+        await route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
+
+    await page.route(re.compile(r"/runs/[0-9a-f-]+/stream"), drop_first_stream)
+    await sign_in(page, server.url, model["api_key"])
+    await page.goto(f"{server.url}/console/sessions/{thread_id}")
+    await expect(page.locator("#approval")).to_be_visible(timeout=20_000)
+    assert len(streams) >= 2
+    assert "last-event-id" not in streams[0].headers
+    assert streams[1].headers["last-event-id"] == str(cut_after[0])
+    await expect(page.locator("#connection")).to_contain_text("Paused")
+    await expect(page.locator("#decisions tbody tr")).to_have_count(1)
+    await expect(page.locator("#verdicts tbody tr")).to_have_count(1)
+
+    await page.get_by_label("Approve a smaller quantity").fill("10")
+    await page.get_by_role("button", name="Approve smaller quantity").click()
+    fill = page.locator("#fills tbody tr")
+    await expect(fill).to_have_count(1, timeout=20_000)
+    await expect(fill.locator("td").nth(3)).to_have_text("10")
+    await expect(page.locator("#status")).to_have_text("finished", timeout=20_000)
+
+
+async def test_live_page_shows_a_failed_run(server: Any, make_model: Any, page: Page) -> None:
+    model = await make_model(approval_notional="1000")
+    thread_id = await paused_session(server.url, model["api_key"], model["id"])
+    failure = {"error": "RuntimeError", "message": "price feed went away"}
+
+    async def fail_stream(route: Route) -> None:
+        body = f"id: 1\nevent: metadata\ndata: {{}}\n\nid: 2\nevent: error\ndata: {json.dumps(failure)}\n\n"
+        await route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
+
+    await page.route(re.compile(r"/runs/[0-9a-f-]+/stream"), fail_stream)
+    await sign_in(page, server.url, model["api_key"])
+    await page.goto(f"{server.url}/console/sessions/{thread_id}")
+    error = page.locator("#run-error")
+    await expect(error).to_be_visible(timeout=20_000)
+    await expect(error).to_have_text("The session failed. RuntimeError: price feed went away")
