@@ -15,9 +15,9 @@ from typing_extensions import TypedDict
 Mode = Literal["daily", "intraday"]
 DeciderName = Literal["rule", "llm"]
 MAX_MESSAGES = 40
+"""Largest LLM message window kept in state (one bar's conversation)."""
 MAX_LLM_TURNS = 4
 """Model calls allowed per bar before the tool loop is cut off."""
-"""Largest LLM message window kept in state (one bar's conversation)."""
 
 
 class Proposal(TypedDict):

@@ -80,16 +80,33 @@ async def paused_session(url: str, key: str, model_id: int) -> str:
     return str(thread["thread_id"])
 
 
+async def finished_session(url: str, key: str, model_id: int, session: dict[str, Any]) -> str:
+    """A session run through the API to its end (no approvals); returns its thread id."""
+    async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=30) as client:
+        thread_id = (await client.post("/threads", json={"metadata": {"model_id": model_id}})).json()[
+            "thread_id"
+        ]
+        run = {"assistant_id": "trading_session", "input": session, "stream_mode": ["custom"]}
+        response = await client.post(f"/threads/{thread_id}/runs", json=run)
+        assert response.status_code == 200, response.text
+        joined = await client.get(f"/threads/{thread_id}/runs/{response.json()['run_id']}/join", timeout=60)
+        assert "__error__" not in joined.json()
+    return str(thread_id)
+
+
 async def test_a_wrong_key_shows_a_clear_message(server: Any, page: Page) -> None:
     await sign_in(page, server.url, "tg_not-a-real-key")
     message = page.locator("#sign-in-message")
     await expect(message).to_contain_text("That API key was not accepted (invalid API key)")
     await expect(page.locator("#content")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('tradegraph.apiKey')") is None
     await shot(page, "wrong-key")
 
 
-async def test_sign_in_create_model_start_approve_and_sign_out(server: Any, make_user: Any, page: Page) -> None:
+async def test_sign_in_create_model_start_approve_and_sign_out(
+    server: Any, make_user: Any, page: Page
+) -> None:
     user = await make_user()
     await page.goto(f"{server.url}/")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -117,7 +134,9 @@ async def test_sign_in_create_model_start_approve_and_sign_out(server: Any, make
     await page.locator("#create-model").get_by_label("Signature").fill(signature)
     await page.locator("#create-model").get_by_label("Initial cash").fill("5000")
     await page.locator("#create-model").get_by_role("button", name="Create model").click()
-    await expect(page.locator("#model-signature-error")).to_contain_text("already have a model with signature")
+    await expect(page.locator("#model-signature-error")).to_contain_text(
+        "already have a model with signature"
+    )
     await expect(page.locator("#model-signature")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#models-table tbody tr")).to_have_count(1)
     await shot(page, "models")
@@ -184,6 +203,7 @@ async def test_sign_in_create_model_start_approve_and_sign_out(server: Any, make
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.locator("#sign-in-message")).to_have_text("You are signed out.")
     await expect(page.locator("#content")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('tradegraph.apiKey')") is None
     await page.goto(f"{server.url}/console/sessions/{thread_id}")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -244,3 +264,33 @@ async def test_live_page_shows_a_failed_run(server: Any, make_model: Any, page: 
     error = page.locator("#run-error")
     await expect(error).to_be_visible(timeout=20_000)
     await expect(error).to_have_text("The session failed. RuntimeError: price feed went away")
+
+
+async def test_models_page_sparkline_and_trades_pages(server: Any, make_model: Any, page: Page) -> None:
+    model = await make_model()
+    year = {"mode": "daily", "start": "2011-07-01", "end": "2012-06-29", "symbols": ["AAPL", "MSFT", "IBM"]}
+    await finished_session(server.url, model["api_key"], model["id"], {**year, "decider": "rule"})
+    await sign_in(page, server.url, model["api_key"])
+    row = page.locator(f"#models-table tbody tr[data-model-id='{model['id']}']")
+    await expect(row).to_have_count(1)
+    points = await row.locator("svg.sparkline polyline").get_attribute("points") or ""
+    heights = {point.split(",")[1] for point in points.split()}
+    assert len(points.split()) >= 10 and len(heights) > 5  # a drawn curve, not a flat or empty line
+    assert await row.locator("svg.sparkline").get_attribute("aria-label") == (
+        f"Equity trend of test model, {await row.locator('td').nth(3).inner_text()} total return"
+    )
+    await shot(page, "models-with-data")
+
+    await row.get_by_role("link", name="test model").click()
+    pages = page.locator("#trades-range")
+    await expect(pages).to_have_text(re.compile(r"Trades 1–20 of \d+"))
+    total = int((await pages.inner_text()).rsplit(" ", 1)[1])
+    assert total > 20
+    first_page = await page.locator("#trades tbody").inner_text()
+    await page.get_by_role("button", name="Older trades").click()
+    await expect(pages).to_have_text(f"Trades 21–{min(40, total)} of {total}")
+    assert await page.locator("#trades tbody").inner_text() != first_page
+    await page.get_by_role("button", name="Newer trades").click()
+    await expect(pages).to_have_text(f"Trades 1–20 of {total}")
+    assert await page.locator("#trades tbody").inner_text() == first_page
+    await shot(page, "model-with-data")

@@ -186,8 +186,13 @@ async def test_sigterm_hands_a_running_session_to_the_next_server(own_database_u
     thread = await client.threads.create(metadata={"model_id": model["id"]})
     run = await client.runs.create(thread["thread_id"], "trading_session", input=THREE_YEARS)
     async with await connect(url) as conn:
-        while (await (await conn.execute(RUN_ROW, (run["run_id"],))).fetchone())["status"] != "running":
+        for _ in range(600):
+            row = await (await conn.execute(RUN_ROW, (run["run_id"],))).fetchone()
+            if row["status"] == "running":
+                break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the run never started on the first server")
     assert first.stop() in (0, -15)
     log = first.log()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]

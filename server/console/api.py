@@ -14,7 +14,6 @@ from fastapi import Depends, HTTPException, Request
 
 from server.deps import CurrentUser, api_key_of
 
-
 BASE_URL = "http://console.local"
 
 

@@ -1,6 +1,6 @@
 """Templates of the console and the filters that format money, percentages, times and sparklines."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,26 @@ def market_time(value: Any, with_time: bool = True) -> str:
     return moment.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
+def utc_time(value: Any) -> str:
+    """A wall-clock moment (not a bar): `2026-11-23 23:35 UTC`."""
+    if not value:
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def figure(value: Any) -> str:
+    """A limit as typed, without the ledger's trailing zeros: `25.0000` -> `25`."""
+    if value in (None, ""):
+        return ""
+    try:
+        return f"{Decimal(str(value)).normalize():f}"
+    except InvalidOperation:
+        return str(value)
+
+
 def sparkline(values: list[float], width: int = 120, height: int = 28) -> str:
     """SVG polyline points for a series scaled into a width x height box (y grows downward)."""
     if len(values) < 2:
@@ -66,6 +86,12 @@ def thread_status(value: str) -> str:
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(
-    money=money, percent=percent, ratio=ratio, market_time=market_time, thread_status=thread_status
+    money=money,
+    percent=percent,
+    ratio=ratio,
+    figure=figure,
+    market_time=market_time,
+    utc_time=utc_time,
+    thread_status=thread_status,
 )
 templates.env.globals.update(sparkline=sparkline, static=lambda path: f"/console/static/{path}")

@@ -75,8 +75,13 @@ async def insert_run(
 ) -> dict[str, Any]:
     """Store a new pending run; its thread turns busy and gets `thread_metadata` merged in."""
     params = {
-        "run_id": run_id, "thread_id": thread_id, "user_id": user_id, "assistant_id": assistant_id,
-        "metadata": Jsonb(metadata), "kwargs": Jsonb(kwargs), "multitask_strategy": multitask_strategy,
+        "run_id": run_id,
+        "thread_id": thread_id,
+        "user_id": user_id,
+        "assistant_id": assistant_id,
+        "metadata": Jsonb(metadata),
+        "kwargs": Jsonb(kwargs),
+        "multitask_strategy": multitask_strategy,
         "thread_metadata": Jsonb(thread_metadata),
     }
     row = await (await conn.execute(INSERT_RUN, params)).fetchone()
@@ -137,8 +142,12 @@ async def finish_run(
     Returns False when the run was no longer active (cancelled meanwhile).
     """
     params = {
-        "run_id": str(run_id), "thread_id": thread_id, "status": status, "thread_status": thread_status,
-        "error": Jsonb(error) if error else None, "result": Jsonb(result) if result is not None else None,
+        "run_id": str(run_id),
+        "thread_id": thread_id,
+        "status": status,
+        "thread_status": thread_status,
+        "error": Jsonb(error) if error else None,
+        "result": Jsonb(result) if result is not None else None,
     }
     row = await (await conn.execute(FINISH_RUN, params)).fetchone()
     return bool(row and row["finished"])

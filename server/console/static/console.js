@@ -105,7 +105,7 @@
     if (res.status === 401) {
       const body = await res.json().catch(() => ({}));
       message.textContent = `That API key was not accepted (${body.detail || "invalid API key"}). ` +
-        "Check that you pasted the whole key printed by `tradegraph users create`.";
+        "Check that you pasted the whole key printed by “tradegraph users create NAME”.";
       $("api-key").select();
       return;
     }
@@ -132,6 +132,11 @@
     let detail = xhr.statusText;
     try { detail = JSON.parse(xhr.responseText).detail || detail; } catch (err) { /* not JSON */ }
     tg.banner(`The server answered ${xhr.status}: ${detail}`);
+    const target = e.detail.target;
+    if (target && target.dataset && target.dataset.src) {
+      target.removeAttribute("aria-busy");
+      target.textContent = `Could not load this page: ${detail}`;
+    }
   });
   document.addEventListener("htmx:sendError", () => tg.banner("The server cannot be reached. Try again in a moment."));
   document.addEventListener("htmx:beforeRequest", () => tg.banner(""));
@@ -176,7 +181,10 @@
       const xs = this.times.map((_, i) => i);
       const data = [xs, ...this.columns];
       this.el.dataset.points = String(this.times.length);
-      if (this.plot) return this.plot.setData(data);
+      if (this.plot) {
+        this.plot.setData(data);
+        return this.showLatest();
+      }
       if (!this.times.length) return;
       this.el.replaceChildren();
       const times = this.times;
@@ -184,19 +192,28 @@
       this.plot = new uPlot({
         width: Math.max(this.el.clientWidth, 320),
         height: 280,
+        padding: [12, 36, 0, 0],
         scales: { x: { time: false } },
         axes: [
           { values: (u, splits) => splits.map(dateOf), space: 90, incrs: X_STEPS },
           { values: (u, splits) => splits.map((v) => moneyFormat.format(v).replace(/\.00$/, "")), size: 80 },
         ],
         series: [
-          { label: "Bar", value: (u, i) => (i === null ? "" : tg.marketTime(times[i])) },
+          { label: "Bar close", value: (u, i) => (i === null ? "" : tg.marketTime(times[i])) },
           ...this.labels.map((label, i) => ({
             label, ...SERIES_STYLE[i % SERIES_STYLE.length], value: (u, v) => (v === null ? "" : tg.money(v)),
           })),
         ],
       }, data, this.el);
       this.el.uplot = this.plot;
+      this.showLatest();
+    }
+
+    /** With the pointer away from the chart, the legend shows the latest bar. */
+    showLatest() {
+      if (this.plot.cursor.idx === null || this.plot.cursor.idx === undefined) {
+        this.plot.setLegend({ idx: this.times.length - 1 });
+      }
     }
 
     resize() {

@@ -179,9 +179,13 @@
   }
 
   function showError(error) {
-    const box = $("run-error");
     const detail = error ? `${error.error || "error"}: ${error.message || ""}` : "unknown error";
-    box.textContent = `The session failed. ${detail}`;
+    problem(`The session failed. ${detail}`);
+  }
+
+  function problem(text) {
+    const box = $("run-error");
+    box.textContent = text;
     box.hidden = false;
   }
 
@@ -288,7 +292,7 @@
 
   document.addEventListener("console:ready", () => {
     follow().catch((err) => {
-      if (!stopped) showError({ error: `HTTP ${err.status || ""}`.trim(), message: err.message });
+      if (!stopped) problem(`Cannot follow this session: ${err.message}`);
     });
   });
   document.addEventListener("console:signed-out", () => {
