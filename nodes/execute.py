@@ -52,6 +52,8 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
                 rule=verdict["rule"],
                 reason=verdict["reason"],
             )
+            if verdict["rule"] == "human_approval":  # the reviewer's answer is a verdict too
+                runtime.stream_writer({"type": "verdict", "clock": state["clock"], **verdict})
             fill = _fill_record(verdict, await record_order(conn, ticket))
             fills.append(fill)
             runtime.stream_writer({"type": "fill", "clock": state["clock"], **fill})

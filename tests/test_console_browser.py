@@ -3,7 +3,6 @@
 Screenshots of the main pages are saved under test-artifacts/ for people to look at.
 """
 
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +16,6 @@ from playwright.async_api import Browser, Page, Request, Route, async_playwright
 from tests.conftest import ARTIFACTS
 from tests.support.browser import CHROMIUM_ARGS, ensure_chromium
 
-pytestmark = pytest.mark.timeout(120)
 SESSION_FORM = {"start": "2012-01-03", "end": "2012-01-10", "symbols": "AAPL"}
 """Six daily bars; with approval above 1,000 the first bar's ~9,870 AAPL buy pauses."""
 BLUE_PIXELS = """(el) => {
@@ -59,10 +57,13 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
 
 
-async def sign_in(page: Page, url: str, key: str) -> None:
+async def sign_in(page: Page, url: str, key: str, *, accepted: bool = True) -> None:
+    """Sign in on the home page; with `accepted`, wait until the console shows who is signed in."""
     await page.goto(f"{url}/")
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Sign in").click()
+    if accepted:
+        await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 async def paused_session(url: str, key: str, model_id: int) -> str:
@@ -95,7 +96,7 @@ async def finished_session(url: str, key: str, model_id: int, session: dict[str,
 
 
 async def test_a_wrong_key_shows_a_clear_message(server: Any, page: Page) -> None:
-    await sign_in(page, server.url, "tg_not-a-real-key")
+    await sign_in(page, server.url, "tg_not-a-real-key", accepted=False)
     message = page.locator("#sign-in-message")
     await expect(message).to_contain_text("That API key was not accepted (invalid API key)")
     await expect(page.locator("#content")).to_be_hidden()
@@ -165,7 +166,9 @@ async def test_sign_in_create_model_start_approve_and_sign_out(
     await shot(page, "live-paused")
 
     # approve from the page: the session resumes, the fill appears and the curve grows to six bars
-    await page.get_by_role("button", name="Approve", exact=True).click()
+    approve = page.get_by_role("button", name="Approve", exact=True)
+    await expect(approve).to_be_focused()  # the panel takes the focus: Enter approves
+    await page.keyboard.press("Enter")
     await expect(approval).to_be_hidden()
     fill = page.locator("#fills tbody tr")
     await expect(fill).to_have_count(1, timeout=20_000)
@@ -176,6 +179,9 @@ async def test_sign_in_create_model_start_approve_and_sign_out(
     chart = page.locator("#live-chart")
     await expect(chart).to_have_attribute("data-points", "6")
     assert await chart.evaluate(BLUE_PIXELS) > 50
+    await expect(chart.locator("canvas")).to_have_attribute(
+        "aria-label", re.compile(r"6 bars to 2012-01-10 16:00")
+    )
     await expect(page.locator("#progress")).to_have_text("6 of 6")
     await expect(page.locator("#clock")).to_have_text("2012-01-10 16:00")
     await expect(page.locator("#run-error")).to_be_hidden()
@@ -241,7 +247,12 @@ async def test_live_page_rejoins_a_dropped_stream_and_approves_fewer_shares(
     await expect(page.locator("#decisions tbody tr")).to_have_count(1)
     await expect(page.locator("#verdicts tbody tr")).to_have_count(1)
 
-    await page.get_by_label("Approve a smaller quantity").fill("10")
+    smaller = page.get_by_label("Approve a smaller quantity")
+    await smaller.fill("25")
+    await page.keyboard.press("Enter")  # more than proposed: the browser refuses the form
+    assert await smaller.evaluate("el => el.validity.rangeOverflow")
+    await expect(page.locator("#approval")).to_be_visible()
+    await smaller.fill("10")
     await page.get_by_role("button", name="Approve smaller quantity").click()
     fill = page.locator("#fills tbody tr")
     await expect(fill).to_have_count(1, timeout=20_000)
@@ -249,21 +260,18 @@ async def test_live_page_rejoins_a_dropped_stream_and_approves_fewer_shares(
     await expect(page.locator("#status")).to_have_text("finished", timeout=20_000)
 
 
-async def test_live_page_shows_a_failed_run(server: Any, make_model: Any, page: Page) -> None:
-    model = await make_model(approval_notional="1000")
+async def test_live_page_shows_a_failed_run(server: Any, make_model: Any, pool: Any, page: Page) -> None:
+    model = await make_model()
+    async with pool.connection() as conn:  # a ledger without a cash account makes the session fail for real
+        await conn.execute("DELETE FROM cash_accounts WHERE model_id = %s", (model["id"],))
     thread_id = await paused_session(server.url, model["api_key"], model["id"])
-    failure = {"error": "RuntimeError", "message": "price feed went away"}
-
-    async def fail_stream(route: Route) -> None:
-        body = f"id: 1\nevent: metadata\ndata: {{}}\n\nid: 2\nevent: error\ndata: {json.dumps(failure)}\n\n"
-        await route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
-
-    await page.route(re.compile(r"/runs/[0-9a-f-]+/stream"), fail_stream)
     await sign_in(page, server.url, model["api_key"])
     await page.goto(f"{server.url}/console/sessions/{thread_id}")
     error = page.locator("#run-error")
     await expect(error).to_be_visible(timeout=20_000)
-    await expect(error).to_have_text("The session failed. RuntimeError: price feed went away")
+    await expect(error).to_have_text(
+        f"The session failed. LookupError: model {model['id']} has no cash account"
+    )
 
 
 async def test_models_page_sparkline_and_trades_pages(server: Any, make_model: Any, page: Page) -> None:

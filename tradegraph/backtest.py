@@ -44,15 +44,7 @@ async def run_backtest(
         model = await _backtest_model(pool, cash)
         thread_id = str(uuid.uuid4())
         total = await bars_in(pool, request)
-        session_input = {
-            "model_id": model["id"],
-            "signature": model["signature"],
-            "mode": request.mode,
-            "start": request.start.isoformat(),
-            "end": request.end.isoformat(),
-            "symbols": request.symbols,
-            "decider": request.decider,
-        }
+        session_input = request.session_input(model_id=model["id"], signature=model["signature"])
         await _drive(pool, thread_id, total, session_input)
         async with pool.connection() as conn:
             result = await session_performance(conn, thread_id=thread_id)

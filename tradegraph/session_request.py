@@ -28,6 +28,18 @@ class SessionRequest:
     symbols: list[str]
     decider: str
 
+    def session_input(self, *, model_id: int, signature: str) -> dict[str, Any]:
+        """The graph input for this request, with the identity read from the model's row."""
+        return {
+            "model_id": model_id,
+            "signature": signature,
+            "mode": self.mode,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "symbols": self.symbols,
+            "decider": self.decider,
+        }
+
 
 def _parse_day(value: Any, field: str) -> date:
     if not isinstance(value, str):

@@ -49,6 +49,8 @@ class SessionView:
     def on_event(self, event: str, data: Any, *, from_values: bool) -> None:
         """One SSE event of a run."""
         if event == "custom" and isinstance(data, dict):
+            if data.get("clock"):
+                self.progress.update(self.task, description=clock_text(data["clock"]))
             handler = getattr(self, f"on_{data.get('type')}", None)
             if handler:
                 handler(data)
@@ -71,8 +73,8 @@ class SessionView:
                 )
 
     def on_decision(self, e: dict[str, Any]) -> None:
-        outcome = "ok" if e["status"] == "ok" else "[yellow]FAILED[/yellow]"
-        self.say(f"{clock_text(e['clock'])}  decision ({e['decider']}) {outcome}: {escape(e['reason'])}")
+        line = f"{clock_text(e['clock'])}  decision ({e['decider']}) {e['status']}: {escape(e['reason'])}"
+        self.say(f"[dim]{line}[/dim]" if e["status"] == "ok" else f"[yellow]{line}[/yellow]")
 
     def on_verdict(self, e: dict[str, Any]) -> None:
         status = e["status"].replace("_", " ")
@@ -113,6 +115,7 @@ class SessionView:
         if order.get("kind") != "order_approval" or key in self.announced:
             return
         self.announced.add(key)
+        self.progress.update(self.task, description=f"{clock_text(order.get('clock'))} paused")
         self.say(
             f"[bold yellow]waiting for approval[/bold yellow]: {order['side']} {order['quantity']} "
             f"{order['symbol']} @ {money(order['price'])} = {money(order['notional'])}, crossed "

@@ -4,9 +4,7 @@ from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
 from server.console import fragments, pages
-from server.console.render import HERE
-
-STATIC_PATH = "/console/static"
+from server.console.render import HERE, STATIC_PATH
 
 router = APIRouter()
 router.include_router(pages.router)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 
 HERE = Path(__file__).parent
+STATIC_PATH = "/console/static"
 MARKET_TZ = ZoneInfo("America/New_York")
 THREAD_STATUS = {
     "busy": "running",
@@ -94,4 +95,4 @@ templates.env.filters.update(
     utc_time=utc_time,
     thread_status=thread_status,
 )
-templates.env.globals.update(sparkline=sparkline, static=lambda path: f"/console/static/{path}")
+templates.env.globals.update(sparkline=sparkline, static=lambda path: f"{STATIC_PATH}/{path}")

@@ -163,7 +163,7 @@ async def join_run_stream(
     last = request.headers.get("last-event-id", "0").strip() or "0"
     if not last.isdigit():
         raise HTTPException(422, f"Last-Event-ID must be an event id from this stream, got {last!r}")
-    modes = _modes_filter(stream_mode)
+    modes = _modes_filter(request.query_params.getlist("stream_mode"))
     services = request.app.state.services
 
     async def events() -> AsyncIterator[ServerSentEvent]:
@@ -179,15 +179,18 @@ async def join_run_stream(
     return _sse(events(), _locations(thread_id, run_id, "/stream"))
 
 
-def _modes_filter(stream_mode: str | None) -> set[str] | None:
-    if not stream_mode:
+def _modes_filter(values: list[str]) -> set[str] | None:
+    """Modes to keep from `?stream_mode=` (repeated, as the SDK sends a list, or one JSON array)."""
+    modes: set[str] = set()
+    for value in values:
+        parsed: Any = value
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(value)
+        modes |= set(parsed) if isinstance(parsed, list) else {str(parsed)}
+    modes.discard("")
+    if not modes:
         return None
-    with contextlib.suppress(ValueError):
-        parsed = json.loads(stream_mode)
-        if isinstance(parsed, list):
-            modes = set(parsed)
-            return modes | ({"messages"} if "messages-tuple" in modes else set())
-    return {stream_mode} | ({"messages"} if stream_mode == "messages-tuple" else set())
+    return modes | ({"messages"} if "messages-tuple" in modes else set())
 
 
 async def _cancel(services: Any, run: dict[str, Any], action: str) -> bool:

@@ -70,16 +70,7 @@ async def session_input(
         raise HTTPException(
             422, f"no trading days for {', '.join(request.symbols)} in {request.start}..{request.end}"
         )
-    session = {
-        "model_id": model["id"],
-        "signature": model["signature"],
-        "mode": request.mode,
-        "start": request.start.isoformat(),
-        "end": request.end.isoformat(),
-        "symbols": request.symbols,
-        "decider": request.decider,
-    }
-    return session, len(ticks)
+    return request.session_input(model_id=model["id"], signature=model["signature"]), len(ticks)
 
 
 async def _check_resume(graph: Any, thread_id: UUID, resume: Any) -> int:

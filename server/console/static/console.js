@@ -209,8 +209,13 @@
       this.showLatest();
     }
 
-    /** With the pointer away from the chart, the legend shows the latest bar. */
+    /** With the pointer away from the chart, the legend shows the latest bar; the canvas gets a text summary. */
     showLatest() {
+      const last = this.times.length - 1;
+      const latest = this.labels.map((label, i) => `${label} ${tg.money(this.columns[i][last])}`).join(", ");
+      const canvas = this.plot.ctx.canvas;
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", `Equity chart, ${this.times.length} bars to ${tg.marketTime(this.times[last])}: ${latest}`);
       if (this.plot.cursor.idx === null || this.plot.cursor.idx === undefined) {
         this.plot.setLegend({ idx: this.times.length - 1 });
       }
