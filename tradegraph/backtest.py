@@ -8,7 +8,7 @@ from typing import Any
 
 from langgraph.types import Command
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from graph.context import SessionContext
@@ -17,6 +17,7 @@ from tradegraph.bootstrap import prepare_database
 from tradegraph.database import database_url, make_pool
 from tradegraph.limits import RiskLimits
 from tradegraph.metrics import Performance
+from tradegraph.progress import session_progress
 from tradegraph.reports import session_curve, session_performance
 from tradegraph.runner import bars_in, persistent_graph, run_config
 from tradegraph.session_request import InvalidSession, check_session_request
@@ -85,15 +86,8 @@ async def _drive(pool: Any, thread_id: str, total: int, session_input: dict[str,
     graph = persistent_graph(pool)
     config = run_config(thread_id, bars_total=total)
     context = SessionContext(pool=pool)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("equity {task.fields[equity]}"),
-    )
     payload: Any = session_input
-    with Progress(*columns, console=console) as progress:
+    with session_progress(console) as progress:
         task = progress.add_task("bars", total=total, equity="-")
         while True:
             async for part in graph.astream(

@@ -15,7 +15,9 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIStatusError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
+
+from tradegraph.progress import session_progress
 
 EVENT_MODES = '["custom", "updates"]'
 """The stream filter for runs that emit custom events: no full-state `values` over the wire."""
@@ -191,17 +193,10 @@ async def watch(*, url: str, api_key: str, thread_id: str) -> int:
         return 2
     client = get_client(url=url, api_key=api_key)
     base = url.rstrip("/")
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("equity {task.fields[equity]}"),
-    )
     try:
         thread = await client.threads.get(thread_id)
         console.print(f"following session {thread['thread_id']} ({thread['status']}) on {base}")
-        with Progress(*columns, console=console) as progress:
+        with session_progress(console) as progress:
             view = SessionView(progress, f"{base}/console/sessions/{thread_id}")
             return await follow_thread(client, thread_id, view)
     except APIStatusError as exc:
