@@ -67,18 +67,24 @@ async def create_streamed_run(
     """Queue a run and stream its events; `on_disconnect: cancel` cancels it if the client leaves."""
     services = request.app.state.services
     run = await create_run(pool, services, thread_id, user, body)
+    events = _followed(
+        services, run, after=0, modes=None, cancel_on_disconnect=body.on_disconnect == "cancel"
+    )
+    return _sse(events, _locations(thread_id, run["run_id"], "/stream"))
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        finished = False
-        try:
-            async for event in run_events(services, run["run_id"]):
-                yield event
-            finished = True
-        finally:
-            if not finished and body.on_disconnect == "cancel":
-                await asyncio.shield(_cancel(services, run, "interrupt"))
 
-    return _sse(events(), _locations(thread_id, run["run_id"], "/stream"))
+async def _followed(
+    services: Any, run: dict[str, Any], *, after: int, modes: set[str] | None, cancel_on_disconnect: bool
+) -> AsyncIterator[ServerSentEvent]:
+    """A run's events; if the client leaves before the end and asked for it, the run is cancelled."""
+    finished = False
+    try:
+        async for event in run_events(services, run["run_id"], after=after, modes=modes):
+            yield event
+        finished = True
+    finally:
+        if not finished and cancel_on_disconnect:
+            await asyncio.shield(_cancel(services, run, "interrupt"))
 
 
 async def _waited_body(services: Any, run: dict[str, Any], thread_id: UUID) -> AsyncIterator[bytes]:
@@ -164,19 +170,14 @@ async def join_run_stream(
     if not last.isdigit():
         raise HTTPException(422, f"Last-Event-ID must be an event id from this stream, got {last!r}")
     modes = _modes_filter(request.query_params.getlist("stream_mode"))
-    services = request.app.state.services
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        finished = False
-        try:
-            async for event in run_events(services, run_id, after=int(last), modes=modes):
-                yield event
-            finished = True
-        finally:
-            if not finished and cancel_on_disconnect:
-                await asyncio.shield(_cancel(services, run, "interrupt"))
-
-    return _sse(events(), _locations(thread_id, run_id, "/stream"))
+    events = _followed(
+        request.app.state.services,
+        run,
+        after=int(last),
+        modes=modes,
+        cancel_on_disconnect=cancel_on_disconnect,
+    )
+    return _sse(events, _locations(thread_id, run_id, "/stream"))
 
 
 def _modes_filter(values: list[str]) -> set[str] | None:
