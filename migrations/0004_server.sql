@@ -22,7 +22,6 @@ CREATE TABLE runs (
     metadata            jsonb NOT NULL DEFAULT '{}',
     kwargs              jsonb NOT NULL DEFAULT '{}',
     multitask_strategy  text NOT NULL DEFAULT 'enqueue',
-    job_id              bigint,
     attempt             integer NOT NULL DEFAULT 0,
     error               jsonb,
     result              jsonb,                  -- final values (with __interrupt__ when paused)

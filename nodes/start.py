@@ -33,10 +33,6 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
     model_id, signature = state.get("model_id"), state.get("signature")
     if not isinstance(model_id, int) or not isinstance(signature, str):
         raise IdentityError("a session needs model_id (integer) and signature (string) in its state")
-    async with pool.connection() as conn:
-        model = await get_model(conn, model_id=model_id, user_id=None)
-    if model is None or model["signature"] != signature:
-        raise IdentityError(f"signature {signature!r} does not belong to model {model_id}")
     request = await check_session_request(pool, dict(state))
     ticks = await session_times(pool, request.symbols, request.start, request.end, request.mode)
     if not ticks:
@@ -44,14 +40,17 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
             f"no trading days for {', '.join(request.symbols)} in {request.start}..{request.end}"
         )
     clock = ticks[0]
-    portfolio = await mark(pool, model_id=model_id, clock=clock, mode=request.mode)
+    thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
+    async with pool.connection() as conn:
+        model = await get_model(conn, model_id=model_id, user_id=None)
+        if model is None or model["signature"] != signature:
+            raise IdentityError(f"signature {signature!r} does not belong to model {model_id}")
+        portfolio = await mark(pool, model_id=model_id, clock=clock, mode=request.mode, conn=conn)
+        if thread_id:
+            await conn.execute(UPSERT_SESSION, (thread_id, model_id, request.mode, portfolio["equity"]))
     benchmark = await _buy_and_hold(
         pool, request.symbols, clock, request.mode, Decimal(str(portfolio["equity"]))
     )
-    thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
-    if thread_id:
-        async with pool.connection() as conn:
-            await conn.execute(UPSERT_SESSION, (thread_id, model_id, request.mode, portfolio["equity"]))
     return {
         "mode": request.mode,
         "symbols": request.symbols,

@@ -3,7 +3,7 @@
 from typing import Any
 
 from server.runs.notifier import notify
-from server.runs.queue import abort_job, queue
+from server.runs.queue import abort_job, active_jobs
 from server.store import runs as run_store
 from tradegraph.database import Pool
 
@@ -11,11 +11,11 @@ from tradegraph.database import Pool
 async def abort_runs(pool: Pool, executor: Any, runs: list[dict[str, Any]], action: str) -> None:
     """Abort the jobs of runs already marked cancelled; clean up the ones that never started."""
     for run in runs:
-        if run.get("job_id") is None:
-            continue
-        await abort_job(run["job_id"])
-        jobs = list(await queue.job_manager.list_jobs_async(id=run["job_id"]))
-        never_started = bool(jobs) and getattr(jobs[0].status, "value", jobs[0].status) == "cancelled"
+        jobs = await active_jobs(run_id=run["run_id"], thread_id=run["thread_id"])
+        never_started = bool(jobs) and all(job.status == "todo" for job in jobs)
+        for job in jobs:
+            if job.id is not None:
+                await abort_job(job.id)
         async with pool.connection() as conn:
             if never_started and action == "rollback":
                 await run_store.delete_run(conn, run_id=run["run_id"])

@@ -130,16 +130,10 @@ async def create_run(
         bars = _bars_left(snapshot.values or {})
     kwargs["bars_total"] = bars
     run_id = uuid.uuid4()
-    async with pool.connection() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (str(thread_id),))
-        active = await run_store.active_runs(conn, thread_id=thread_id)
-        if active and body.multitask_strategy == "reject":
-            raise HTTPException(409, BUSY)
-        doomed = active if body.multitask_strategy in ("interrupt", "rollback") else []
-        for old in doomed:
-            await run_store.request_cancel(conn, run_id=old["run_id"], action=body.multitask_strategy)
-        metadata = {**body.metadata, "graph_id": "trading_session", "assistant_id": str(ASSISTANT_ID)}
-        run = await run_store.insert_run(
+    metadata = {**body.metadata, "graph_id": "trading_session", "assistant_id": str(ASSISTANT_ID)}
+
+    async def insert(conn: Any) -> dict[str, Any]:
+        return await run_store.insert_run(
             conn,
             run_id=run_id,
             thread_id=thread_id,
@@ -150,11 +144,24 @@ async def create_run(
             multitask_strategy=body.multitask_strategy,
             thread_metadata={"graph_id": "trading_session", "assistant_id": str(ASSISTANT_ID)},
         )
+
+    doomed: list[dict[str, Any]] = []
+    if body.multitask_strategy == "enqueue":  # nothing to decide about other runs: one atomic insert
+        async with pool.connection() as conn:
+            run = await insert(conn)
+    else:
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (str(thread_id),))
+            active = await run_store.active_runs(conn, thread_id=thread_id)
+            if active and body.multitask_strategy == "reject":
+                raise HTTPException(409, BUSY)
+            if body.multitask_strategy in ("interrupt", "rollback"):
+                doomed = active
+            for old in doomed:
+                await run_store.request_cancel(conn, run_id=old["run_id"], action=body.multitask_strategy)
+            run = await insert(conn)
     await abort_runs(pool, services.executor, doomed, body.multitask_strategy)
-    job_id = await enqueue_run(run_id=run_id, thread_id=thread_id)
-    async with pool.connection() as conn:
-        await run_store.set_job(conn, run_id=run_id, job_id=job_id)
-    run["job_id"] = job_id
+    await enqueue_run(run_id=run_id, thread_id=thread_id)
     return run
 
 

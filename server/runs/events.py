@@ -19,6 +19,8 @@ WITH stored AS (
 SELECT pg_notify('tradegraph_runs', %s), (SELECT count(*) FROM stored)
 """
 NEXT_SEQ = "SELECT COALESCE(max(seq), 0) + 1 AS next FROM run_events WHERE run_id = %s"
+BATCH_WINDOW_S = 0.015
+"""Events reach followers at most this late; a short run is stored in one write when it ends."""
 SELECT_AFTER = """
 SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 500
 """
@@ -62,6 +64,7 @@ class EventWriter:
     async def _flush_loop(self) -> None:
         while True:
             await self._wake.wait()
+            await asyncio.sleep(BATCH_WINDOW_S)  # gather what the next steps emit into one write
             self._wake.clear()
             await self._flush()
 

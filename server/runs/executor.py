@@ -134,7 +134,6 @@ class RunExecutor:
                 # This worker is shutting down: hand the run to the next worker, which resumes it.
                 await writer.close()
                 job_id = await enqueue_run(run_id=run["run_id"], thread_id=run["thread_id"])
-                await run_store.set_job(conn, run_id=run["run_id"], job_id=job_id)
                 log.info("run %s handed back to the queue as job %s", run["run_id"], job_id)
                 return
             rolled_back = current is None or current["cancel_action"] == "rollback"

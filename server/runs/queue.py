@@ -13,6 +13,7 @@ from uuid import UUID
 
 import procrastinate
 from procrastinate import JobContext
+from procrastinate.jobs import Job
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,16 @@ async def recover_stalled_runs(context: JobContext, timestamp: int) -> None:
 async def enqueue_run(*, run_id: UUID, thread_id: UUID) -> int:
     """Queue a run behind any other run of the same thread; returns the job id."""
     return await execute_run.configure(lock=str(thread_id)).defer_async(run_id=str(run_id))
+
+
+async def active_jobs(*, run_id: UUID, thread_id: UUID) -> list[Job]:
+    """The queued or running jobs of a run (found by the thread lock and the run id argument)."""
+    jobs = await queue.job_manager.list_jobs_async(lock=str(thread_id), task=execute_run.name)
+    return [
+        job
+        for job in jobs
+        if job.task_kwargs.get("run_id") == str(run_id) and job.status in ("todo", "doing")
+    ]
 
 
 async def abort_job(job_id: int) -> None:

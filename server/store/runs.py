@@ -1,4 +1,4 @@
-"""Runs: one row per run with its request (`kwargs`), status, queue job and cancellation request."""
+"""Runs: one row per run with its request (`kwargs`), status and cancellation request."""
 
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,6 @@ WITH inserted AS (
 )
 SELECT * FROM inserted
 """
-SET_JOB = "UPDATE runs SET job_id = %s WHERE run_id = %s"
 SELECT_RUN = "SELECT * FROM runs WHERE run_id = %s AND thread_id = %s AND user_id = %s"
 SELECT_RUN_ANY = "SELECT * FROM runs WHERE run_id = %s"
 LIST_RUNS = """
@@ -87,11 +86,6 @@ async def insert_run(
     row = await (await conn.execute(INSERT_RUN, params)).fetchone()
     assert row is not None
     return dict(row)
-
-
-async def set_job(conn: AsyncConnection[Any], *, run_id: UUID, job_id: int) -> None:
-    """Remember the queue job that executes the run (for cancellation)."""
-    await conn.execute(SET_JOB, (job_id, run_id))
 
 
 async def get_run(
