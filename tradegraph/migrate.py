@@ -1,5 +1,6 @@
 """Apply `migrations/*.sql` in order, once each, under an advisory lock so concurrent starts are safe."""
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,31 @@ async def _apply_queue_schema(conn: psycopg.AsyncConnection[Any]) -> None:
         log.info("installed the procrastinate job-queue schema")
 
 
+TRY_LOCK = "SELECT pg_try_advisory_lock(%s) AS taken"
+LOCK_RETRY_S = 0.1
+
+
+async def _take_lock(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Wait for the migration lock without sitting in a transaction meanwhile.
+
+    A blocking `pg_advisory_lock` would keep a transaction open while it waits, and the
+    checkpointer's `CREATE INDEX CONCURRENTLY` (run by the lock holder) waits for every open
+    transaction to end: two processes starting at once would deadlock. Polling avoids that.
+    """
+    while True:
+        row = await (await conn.execute(TRY_LOCK, (ADVISORY_LOCK_KEY,))).fetchone()
+        if row and row["taken"]:
+            return
+        await asyncio.sleep(LOCK_RETRY_S)
+
+
 async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations and the checkpointer's own `setup()`; return versions applied now."""
     applied_now: list[str] = []
     async with await psycopg.AsyncConnection.connect(
         url, autocommit=True, prepare_threshold=None, row_factory=dict_row
     ) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        await _take_lock(conn)
         try:
             await conn.execute(CREATE_MIGRATIONS_TABLE)
             cur = await conn.execute(SELECT_APPLIED)

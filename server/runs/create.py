@@ -27,16 +27,16 @@ IDENTITY_FIELDS = ("model_id", "signature")
 
 
 async def _thread_for_run(pool: Pool, thread_id: UUID, user: User, body: RunCreate) -> dict[str, Any]:
+    """The caller's thread. `if_not_exists: "create"` cannot make a session: it has no model yet."""
     async with pool.connection() as conn:
         thread = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)
-        if (
-            thread is None
-            and body.if_not_exists == "create"
-            and not await thread_store.thread_exists(conn, thread_id=thread_id)
-        ):
-            thread = await thread_store.create_thread(
-                conn, thread_id=thread_id, user_id=user.id, model_id=None, metadata={}
-            )
+        exists = thread is not None or await thread_store.thread_exists(conn, thread_id=thread_id)
+    if thread is None and body.if_not_exists == "create" and not exists:
+        raise HTTPException(
+            422,
+            "a trading session needs a model: create the thread first with POST /threads "
+            "and metadata.model_id, then start runs on it",
+        )
     if thread is None:
         raise HTTPException(404, "Thread or assistant not found.")
     return thread
