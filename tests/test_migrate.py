@@ -17,7 +17,9 @@ async def test_concurrent_migrations_apply_each_file_once(own_database_url):
     assert sorted(sum(applied, [])) == versions, "every file applied by exactly one of the four"
     with psycopg.connect(own_database_url) as conn:
         recorded = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-        tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {
+            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
     assert recorded == versions
     assert {"models", "orders", "fills", "runs", "checkpoints", "procrastinate_jobs"} <= tables
     assert await migrate(own_database_url) == []

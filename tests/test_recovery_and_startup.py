@@ -4,8 +4,6 @@ import asyncio
 import subprocess
 import sys
 import time
-import uuid
-from decimal import Decimal
 
 import httpx
 import psycopg
@@ -13,9 +11,9 @@ from langgraph_sdk import get_client
 from psycopg.rows import dict_row
 
 from tests.conftest import ARTIFACTS
+from tests.support.accounts import owner_and_model
 from tests.support.server import ServerProcess
-from tradegraph.accounts import create_model, create_user, hash_key
-from tradegraph.limits import RiskLimits
+from tradegraph.accounts import hash_key
 from tradegraph.settings import PROJECT_ROOT
 
 THREE_YEARS = {
@@ -35,20 +33,6 @@ FROM models m JOIN cash_accounts c ON c.model_id = m.id WHERE m.id = %s
 
 async def connect(url):
     return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
-
-
-async def owner_and_model(url):
-    async with await connect(url) as conn:
-        user, key = await create_user(conn, name=f"crash-{uuid.uuid4().hex[:6]}")
-        model = await create_model(
-            conn,
-            user_id=user.id,
-            name="m",
-            signature=f"s-{uuid.uuid4().hex[:8]}",
-            initial_cash=Decimal(100000),
-            limits=RiskLimits(),
-        )
-    return key, model
 
 
 async def test_a_run_whose_server_was_killed_continues_on_another_within_30s(own_database_url):

@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from server.deps import CurrentUser, PoolDep
+from server.runs.executor import paused_or_idle
 from server.schemas import HistoryRequest, StateUpdate, ThreadCreate, ThreadPatch, ThreadSearch
 from server.serialization import to_jsonable
 from server.state_json import thread_json, thread_state
@@ -229,9 +230,7 @@ async def update_state(
         raise HTTPException(400, f"cannot update state: {exc}") from exc
     async with pool.connection() as conn:
         snapshot = await graph.aget_state(config_for(thread_id))
-        await thread_store.set_status(
-            conn, thread_id=thread_id, status="interrupted" if snapshot.next else "idle"
-        )
+        await thread_store.set_status(conn, thread_id=thread_id, status=paused_or_idle(snapshot))
     checkpoint = to_jsonable(config["configurable"])
     del thread
     return {

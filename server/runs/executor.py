@@ -33,6 +33,10 @@ WITH doomed AS (
 )
 DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id IN (SELECT checkpoint_id FROM doomed)
 """
+DELETE_CANCELLED_WRITES = """
+DELETE FROM checkpoint_writes
+WHERE thread_id = %s AND checkpoint_ns = '' AND checkpoint_id = %s AND task_id = ANY(%s)
+"""
 SAFE_ERRORS = (ValueError, TypeError, KeyError, PermissionError, LookupError, RuntimeError, TimeoutError)
 
 
@@ -80,6 +84,8 @@ class RunExecutor:
         if kwargs.get("command"):
             payload = Command(**kwargs["command"])
         config = self.config_of(run)
+        if payload is None or run["attempt"] > 1 or kwargs.get("command"):
+            await self._forget_cancelled_tasks(run["thread_id"])
         durability: Durability = kwargs.get("durability") or "async"
         async for part in self.graph.astream(
             payload,
@@ -93,6 +99,21 @@ class RunExecutor:
         ):
             for event, data in to_events(part, requested):
                 writer.emit(event, data)
+
+    async def _forget_cancelled_tasks(self, thread_id: UUID) -> None:
+        """Let tasks that a cancellation stopped run again, from scratch.
+
+        Cancelling a run mid-step can leave a `CancelledError` write for the interrupted task,
+        sometimes beside part of its normal writes (its routing write missing); a resume would then
+        stop without progress. Every node is safe to re-run (execute is idempotent per order), so
+        the task's writes are dropped and it runs again.
+        """
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+        cancelled = [t.id for t in snapshot.tasks if was_cancelled(t.error)]
+        checkpoint_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
+        if cancelled and checkpoint_id:
+            async with self.pool.connection() as conn:
+                await conn.execute(DELETE_CANCELLED_WRITES, (str(thread_id), checkpoint_id, cancelled))
 
     @staticmethod
     def config_of(run: dict[str, Any]) -> RunnableConfig:
@@ -114,7 +135,7 @@ class RunExecutor:
     async def _finish(self, run: dict[str, Any], status: str, error: dict[str, Any] | None) -> None:
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(run["thread_id"])}})
         result = None if error else final_values(snapshot)
-        thread_status = "error" if error else ("interrupted" if snapshot.next else "idle")
+        thread_status = "error" if error else paused_or_idle(snapshot)
         async with self.pool.connection() as conn:
             await run_store.finish_run(
                 conn,
@@ -160,8 +181,24 @@ class RunExecutor:
         elif failed:
             status = "error"
         else:
-            status = "interrupted" if snapshot.next else "idle"
+            status = paused_or_idle(snapshot)
         await thread_store.set_status(conn, thread_id=thread_id, status=status)
+
+
+def was_cancelled(error: object) -> bool:
+    """Whether a task's recorded error is a cancellation (stored as the exception or its repr)."""
+    return isinstance(error, asyncio.CancelledError) or (
+        isinstance(error, str) and error.startswith("CancelledError")
+    )
+
+
+def paused_or_idle(snapshot: StateSnapshot) -> str:
+    """`interrupted` while the graph has work left (a pause, or a run cancelled mid-step), else `idle`.
+
+    `snapshot.next` alone misses a run cancelled after a step's writes were saved but before its
+    checkpoint: its tasks are listed but not in `next`, and a resume with no input continues it.
+    """
+    return "interrupted" if snapshot.tasks else "idle"
 
 
 def final_values(snapshot: StateSnapshot) -> dict[str, Any]:
