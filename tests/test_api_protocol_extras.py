@@ -11,15 +11,7 @@ from tests.conftest import ARTIFACTS
 from tests.support.accounts import owner_and_model
 from tests.support.openai_stub import OpenAIStub, trading_policy
 from tests.support.server import ServerProcess
-
-ONE_WEEK = {
-    "mode": "daily",
-    "start": "2012-01-03",
-    "end": "2012-01-06",
-    "symbols": ["AAPL"],
-    "decider": "rule",
-}
-LONG = {"mode": "daily", "start": "2001-01-02", "end": "2012-12-31", "symbols": ["AAPL", "MSFT", "IBM"]}
+from tests.test_api_protocol import LONG, ONE_WEEK
 
 
 async def test_fork_a_checkpoint_with_copy(server, make_user, make_model):
