@@ -83,14 +83,21 @@ async def model_curve(
 
 async def model_performance(
     conn: AsyncConnection[Any], *, model_id: int, initial_cash: Decimal
-) -> Performance:
-    """Figures over everything the model has traded, from its initial cash."""
+) -> tuple[Performance, list[dict[str, Any]]]:
+    """Figures over everything the model has traded, from its initial cash, and the curve they come from."""
     curve = await model_curve(conn, model_id=model_id, initial_cash=initial_cash)
+    return curve_performance(
+        curve, initial_cash, trades=await _count(conn, COUNT_MODEL_FILLS, model_id)
+    ), curve
+
+
+def curve_performance(curve: list[dict[str, Any]], initial_cash: Decimal, *, trades: int) -> Performance:
+    """Figures of a model curve."""
     return performance(
         start_equity=initial_cash,
         equity=[p["equity"] for p in curve],
         benchmark=[p["benchmark"] for p in curve],
-        trades=await _count(conn, COUNT_MODEL_FILLS, model_id),
+        trades=trades,
         mode=curve[-1]["mode"] if curve else "daily",
     )
 

@@ -76,8 +76,7 @@ async def list_all(user: CurrentUser, pool: PoolDep) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         for model in await list_models(conn, user_id=user.id):
             cash, _ = await cash_and_positions(conn, model_id=model["id"])
-            curve = await reports.model_curve(conn, model_id=model["id"], initial_cash=model["initial_cash"])
-            figures = await reports.model_performance(
+            figures, curve = await reports.model_performance(
                 conn, model_id=model["id"], initial_cash=model["initial_cash"]
             )
             listed.append({**model_json(model), "summary": summary_json(cash, figures, curve)})
@@ -141,8 +140,9 @@ async def model_performance(
     initial_cash = model["initial_cash"]
     async with pool.connection() as conn:
         if thread_id is None:
-            curve = await reports.model_curve(conn, model_id=model_id, initial_cash=initial_cash)
-            figures = await reports.model_performance(conn, model_id=model_id, initial_cash=initial_cash)
+            figures, curve = await reports.model_performance(
+                conn, model_id=model_id, initial_cash=initial_cash
+            )
             return {**figures.as_dict(), "thread_id": None, "curve": curve_json(curve)}
         session = await model_store.session_of(conn, model_id=model_id, thread_id=thread_id)
         if session is None:
