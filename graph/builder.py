@@ -1,15 +1,14 @@
 """Assemble the session graph.
 
-start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> advance.
+start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> next bar.
 """
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 
 from graph.context import SessionContext
-from graph.routes import after_advance, after_decide, after_risk_check
+from graph.routes import after_decide, after_execute, after_risk_check
 from graph.state import SessionInput, SessionState
-from nodes.advance import advance
 from nodes.approve import approve
 from nodes.decide import decide
 from nodes.execute import execute
@@ -29,15 +28,13 @@ def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, Sess
     builder.add_node("risk_check", risk_check)
     builder.add_node("approve", approve)
     builder.add_node("execute", execute)
-    builder.add_node("advance", advance)
     builder.add_edge(START, "start")
     builder.add_edge("start", "decide")
     builder.add_conditional_edges("decide", after_decide)
     builder.add_edge("tools", "decide")
     builder.add_conditional_edges("risk_check", after_risk_check)
     builder.add_edge("approve", "execute")
-    builder.add_edge("execute", "advance")
-    builder.add_conditional_edges("advance", after_advance, {"decide": "decide", "__end__": END})
+    builder.add_conditional_edges("execute", after_execute, {"decide": "decide", "__end__": END})
     return builder
 
 

@@ -144,11 +144,11 @@ class SessionState(TypedDict):
     benchmark: Benchmark
     """Buy-and-hold comparison fixed at the first bar."""
     proposals: Annotated[list[Proposal], add_proposals]
-    """This bar's proposed orders."""
+    """The current bar's proposed orders (replaced by the next bar's first decide)."""
     verdicts: list[Verdict]
-    """This bar's risk decisions."""
+    """Risk decisions of the bar last checked."""
     fills: list[Fill]
-    """This bar's ledger outcomes."""
+    """Ledger outcomes of the bar last executed."""
     decision: Decision
     """This bar's decider outcome."""
     messages: Annotated[list[AnyMessage], bounded_messages]

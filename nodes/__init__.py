@@ -1,1 +1,1 @@
-"""Graph nodes: start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> advance."""
+"""Graph nodes: start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> (next bar)."""

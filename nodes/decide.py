@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from graph.context import SessionContext, pool_of
 from graph.state import SessionState
@@ -40,4 +41,4 @@ async def rule_decide(state: SessionState, runtime: Runtime[SessionContext]) -> 
         equity=Decimal(state["portfolio"]["equity"]),
     )
     decision = {"decider": "rule", "status": "ok", "reason": "; ".join(notes)}
-    return {"proposals": proposals, "decision": decision}
+    return {"proposals": Overwrite(proposals), "decision": decision}

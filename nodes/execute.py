@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import SessionContext, pool_of
 from graph.state import SessionState, Verdict
+from nodes.next_bar import next_bar
 from tradegraph.ledger import OrderOutcome, OrderTicket, record_equity, record_order
 from tradegraph.money import as_text, to_money
 from tradegraph.portfolio import last_close, mark
@@ -78,7 +79,7 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
             "benchmark": as_text(benchmark),
         }
     )
-    return {"fills": fills, "portfolio": portfolio}
+    return {"fills": fills, **await next_bar(pool, state, portfolio)}
 
 
 async def benchmark_value(pool: Any, state: SessionState, clock: datetime) -> Decimal:

@@ -11,6 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from graph.context import SessionContext, pool_of
 from graph.state import MAX_LLM_TURNS, SessionState
@@ -74,8 +75,16 @@ async def llm_decide(state: SessionState, runtime: Runtime[SessionContext]) -> d
     except Exception as exc:  # the failure is the decision: recorded, streamed, never a silent hold
         reason = f"model call failed after {LLM_RETRIES + 1} attempts: {type(exc).__name__}: {exc}"
         failed = {"decider": "llm", "status": "failed", "reason": reason[:2000]}
-        return {"messages": opening, "llm_turns": turn + 1, "decision": failed}
-    return {"messages": [*opening, reply], "llm_turns": turn + 1, "decision": _decision(reply, turn + 1)}
+        return {**_window(turn, opening), "llm_turns": turn + 1, "decision": failed}
+    decision = _decision(reply, turn + 1)
+    return {**_window(turn, [*opening, reply]), "llm_turns": turn + 1, "decision": decision}
+
+
+def _window(turn: int, messages: list[Any]) -> dict[str, Any]:
+    """A bar's first turn replaces the previous bar's conversation and proposals; later turns add."""
+    if turn == 0:
+        return {"messages": Overwrite(messages), "proposals": Overwrite([])}
+    return {"messages": messages}
 
 
 def _decision(reply: Any, turns: int) -> dict[str, str]:

@@ -16,6 +16,13 @@ from tests.support.server import ServerProcess
 from tradegraph.accounts import hash_key
 from tradegraph.settings import PROJECT_ROOT
 
+TWELVE_YEARS = {
+    "mode": "daily",
+    "start": "2001-01-02",
+    "end": "2012-12-31",
+    "symbols": ["AAPL", "MSFT", "IBM"],
+}
+"""Long enough (about 3,000 bars) to outlast a worker's 5 s graceful shutdown."""
 THREE_YEARS = {
     "mode": "daily",
     "start": "2009-01-02",
@@ -168,7 +175,7 @@ async def test_sigterm_hands_a_running_session_to_the_next_server(own_database_u
     first = ServerProcess(url, ARTIFACTS / "handoff-first.log", workers=1).wait_ready()
     client = get_client(url=first.url, api_key=key)
     thread = await client.threads.create(metadata={"model_id": model["id"]})
-    run = await client.runs.create(thread["thread_id"], "trading_session", input=THREE_YEARS)
+    run = await client.runs.create(thread["thread_id"], "trading_session", input=TWELVE_YEARS)
     async with await connect(url) as conn:
         for _ in range(600):
             row = await (await conn.execute(RUN_ROW, (run["run_id"],))).fetchone()
