@@ -86,7 +86,7 @@ def model_json(model: dict[str, Any]) -> dict[str, Any]:
         "name": model["name"],
         "signature": model["signature"],
         "initial_cash": str(model["initial_cash"]),
-        "limits": limits_of(model).as_state(),
+        "limits": limits_of(model).as_json(),
         "created_at": model["created_at"].isoformat(),
     }
 

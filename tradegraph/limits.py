@@ -25,8 +25,8 @@ class RiskLimits(BaseModel):
     approval_notional: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
     """Orders with a larger notional pause for human approval; None means never."""
 
-    def as_state(self) -> dict[str, str | int | None]:
-        """JSON-safe form carried in graph state."""
+    def as_json(self) -> dict[str, str | int | None]:
+        """JSON form: money and percentages as decimal strings."""
         return {
             "max_position_pct": str(self.max_position_pct),
             "max_order_notional": str(self.max_order_notional),

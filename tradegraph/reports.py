@@ -27,9 +27,6 @@ FROM orders o LEFT JOIN fills f ON f.order_id = o.id
 WHERE o.model_id = %s AND (%s::text IS NULL OR o.status = %s)
 ORDER BY o.id DESC LIMIT %s OFFSET %s
 """
-SELECT_SESSIONS = """
-SELECT thread_id, mode, start_equity, created_at FROM sessions WHERE model_id = %s ORDER BY created_at DESC
-"""
 
 
 async def _count(conn: AsyncConnection[Any], sql: str, param: object) -> int:
@@ -108,8 +105,3 @@ async def trades(
     """The model's orders, newest first, with their fill (if any) and risk reason."""
     rows = await (await conn.execute(SELECT_TRADES, (model_id, status, status, limit, offset))).fetchall()
     return [dict(r) for r in rows]
-
-
-async def sessions_of(conn: AsyncConnection[Any], *, model_id: int) -> list[dict[str, Any]]:
-    """The model's sessions, newest first."""
-    return [dict(r) for r in await (await conn.execute(SELECT_SESSIONS, (model_id,))).fetchall()]

@@ -109,12 +109,6 @@ async def session_times(pool: Pool, symbols: list[str], start: date, end: date, 
     return [t for d in sorted(days) for t in minute_times(datetime.combine(d, time()))]
 
 
-async def data_range(pool: Pool, symbol: str) -> tuple[date, date]:
-    """First and last day with data for a symbol."""
-    bars = await daily_bars(pool, symbol)
-    return bars[0].time.date(), bars[-1].time.date()
-
-
 async def next_time(
     pool: Pool, symbols: list[str], clock: datetime, mode: Mode, end: date
 ) -> datetime | None:
