@@ -1,6 +1,7 @@
 """Crash recovery of runs across server processes, and the start-up rules of each environment."""
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -12,10 +13,11 @@ from psycopg.rows import dict_row
 
 from tests.conftest import ARTIFACTS
 from tests.support.accounts import owner_and_model
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, start_worker
 from tradegraph.accounts import hash_key
 from tradegraph.settings import PROJECT_ROOT
 
+ONE_MONTH = {"mode": "daily", "start": "2012-01-03", "end": "2012-01-31", "symbols": ["AAPL"]}
 TWELVE_YEARS = {
     "mode": "daily",
     "start": "2001-01-02",
@@ -199,3 +201,20 @@ async def test_sigterm_hands_a_running_session_to_the_next_server(own_database_u
             assert ledger["cash"] == ledger["expected"]
     finally:
         second.stop()
+
+
+async def test_an_api_only_server_and_a_separate_worker_process_run_sessions(own_database_url):
+    url = own_database_url
+    key, model = await owner_and_model(url)
+    api = ServerProcess(url, ARTIFACTS / "api-only.log", workers=0).wait_ready()
+    worker = start_worker(url, ARTIFACTS / "worker.log")
+    try:
+        client = get_client(url=api.url, api_key=key)
+        thread = await client.threads.create(metadata={"model_id": model["id"]})
+        result = await client.runs.wait(thread["thread_id"], "trading_session", input=ONE_MONTH)
+        assert result["done"] is True and result["bars_total"] == 20
+    finally:
+        api.stop()
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 30) == 0
+    assert "Traceback" not in (ARTIFACTS / "worker.log").read_text()

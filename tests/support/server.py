@@ -85,3 +85,15 @@ class ServerProcess:
                 self.process.wait(10)
         self._log.close()
         return self.process.returncode
+
+
+def start_worker(database_url: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """A `tradegraph worker` process (no HTTP) executing queued runs, logging to `log_path`."""
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tradegraph.cli", "worker", "--concurrency", "1"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "DATABASE_URL": database_url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
