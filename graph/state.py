@@ -16,6 +16,8 @@ Mode = Literal["daily", "intraday"]
 DeciderName = Literal["rule", "llm"]
 MAX_MESSAGES = 40
 """Largest LLM message window kept in state (one bar's conversation)."""
+IDENTITY_FIELDS = ("model_id", "signature")
+"""State fields that only the database may set: never from a client, a tool or a state update."""
 MAX_LLM_TURNS = 4
 """Model calls allowed per bar before the tool loop is cut off."""
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 
 from tradegraph.limits import LIMIT_FIELDS, RiskLimits
 from tradegraph.money import to_money
@@ -103,8 +104,6 @@ async def create_model(
     limits: RiskLimits,
 ) -> dict[str, Any]:
     """Create a model and its cash account funded with `initial_cash`."""
-    from psycopg.errors import UniqueViolation
-
     values = [getattr(limits, f) for f in LIMIT_FIELDS]
     try:
         async with conn.transaction():

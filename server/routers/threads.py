@@ -6,8 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from graph.state import IDENTITY_FIELDS
 from server.deps import CurrentUser, PoolDep
-from server.runs.executor import paused_or_idle
 from server.schemas import HistoryRequest, StateUpdate, ThreadCreate, ThreadPatch, ThreadSearch
 from server.serialization import to_jsonable
 from server.state_json import thread_json, thread_state
@@ -205,15 +205,12 @@ async def post_history(
     return await _history(request, thread_id, body)
 
 
-IDENTITY_FIELDS = ("model_id", "signature")
-
-
 @router.post("/{thread_id}/state")
 async def update_state(
     thread_id: UUID, body: StateUpdate, request: Request, user: CurrentUser, pool: PoolDep
 ) -> dict[str, Any]:
     """Update state as a node, or fork a checkpoint with `as_node: "__copy__"`. Identity is not writable."""
-    thread = await owned_thread(pool, thread_id, user)
+    await owned_thread(pool, thread_id, user)
     if isinstance(body.values, dict) and set(IDENTITY_FIELDS) & set(body.values):
         raise HTTPException(403, "model_id and signature come from the thread's model and cannot be written")
     async with pool.connection() as conn:
@@ -229,10 +226,8 @@ async def update_state(
     except (ValueError, KeyError) as exc:
         raise HTTPException(400, f"cannot update state: {exc}") from exc
     async with pool.connection() as conn:
-        snapshot = await graph.aget_state(config_for(thread_id))
-        await thread_store.set_status(conn, thread_id=thread_id, status=paused_or_idle(snapshot))
+        await request.app.state.services.executor.settle_thread(conn, thread_id)
     checkpoint = to_jsonable(config["configurable"])
-    del thread
     return {
         "checkpoint": checkpoint,
         "configurable": checkpoint,

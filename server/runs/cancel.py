@@ -20,5 +20,5 @@ async def abort_runs(pool: Pool, executor: Any, runs: list[dict[str, Any]], acti
             if never_started and action == "rollback":
                 await run_store.delete_run(conn, run_id=run["run_id"])
             if never_started:
-                await executor.settle_thread(conn, run["thread_id"], failed=False)
+                await executor.settle_thread(conn, run["thread_id"])
             await notify(conn, str(run["run_id"]))

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import HTTPException
 
+from graph.state import IDENTITY_FIELDS
 from nodes.approve import InvalidApproval, parse_answer
 from server.routers.assistants import ASSISTANT_ID, resolve_assistant
 from server.runs.cancel import abort_runs
@@ -19,11 +20,10 @@ from server.store import runs as run_store
 from server.store import threads as thread_store
 from tradegraph.accounts import User, get_model
 from tradegraph.database import Pool
-from tradegraph.market.prices import session_times
+from tradegraph.runner import bars_in
 from tradegraph.session_request import InvalidSession, check_session_request
 
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
-IDENTITY_FIELDS = ("model_id", "signature")
 
 
 async def _thread_for_run(pool: Pool, thread_id: UUID, user: User, body: RunCreate) -> dict[str, Any]:
@@ -65,12 +65,12 @@ async def session_input(
         request = await check_session_request(pool, raw)
     except InvalidSession as exc:
         raise HTTPException(422, str(exc)) from exc
-    ticks = await session_times(pool, request.symbols, request.start, request.end, request.mode)
-    if not ticks:
+    bars = await bars_in(pool, request)
+    if not bars:
         raise HTTPException(
             422, f"no trading days for {', '.join(request.symbols)} in {request.start}..{request.end}"
         )
-    return request.session_input(model_id=model["id"], signature=model["signature"]), len(ticks)
+    return request.session_input(model_id=model["id"], signature=model["signature"]), bars
 
 
 async def _check_resume(graph: Any, thread_id: UUID, resume: Any) -> int:

@@ -163,24 +163,19 @@ class RunExecutor:
                 tid = str(run["thread_id"])
                 await conn.execute(DELETE_RUN_CHECKPOINTS, (tid, str(run["run_id"]), tid))
                 await run_store.delete_run(conn, run_id=run["run_id"])  # its events go with it
-            await self.settle_thread(conn, run["thread_id"], failed=False)
+            await self.settle_thread(conn, run["thread_id"])
             if rolled_back:
                 await notify(conn, str(run["run_id"]))
                 return
         writer.emit("end", None)
         await writer.close()
 
-    async def settle_thread(
-        self, conn: Any, thread_id: UUID, *, failed: bool, snapshot: StateSnapshot | None = None
-    ) -> None:
-        """Thread status after a run: busy if more are queued, else error / interrupted / idle."""
-        if snapshot is None:
-            snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+    async def settle_thread(self, conn: Any, thread_id: UUID) -> None:
+        """Thread status outside a finishing run: busy if runs are queued, else interrupted / idle."""
         if await run_store.active_runs(conn, thread_id=thread_id):
             status = "busy"
-        elif failed:
-            status = "error"
         else:
+            snapshot = await self.graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
             status = paused_or_idle(snapshot)
         await thread_store.set_status(conn, thread_id=thread_id, status=status)
 
