@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint typecheck pytest migrate bench clean
+.PHONY: run test install lint layers typecheck pytest migrate bench clean
 
 run: install
 	$(BIN)/tradegraph serve
 
-test: install lint typecheck pytest
+test: install lint layers typecheck pytest
 
 install: $(STAMP)
 
@@ -23,8 +23,11 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+layers:
+	$(BIN)/lint-imports
+
 typecheck:
-	$(BIN)/mypy tradegraph graph nodes tools server
+	$(BIN)/mypy --strict
 
 pytest:
 	$(BIN)/pytest

@@ -8,7 +8,7 @@ What it measures
     a table of median, p99, min and max in milliseconds, and the ratio of the medians.
 
 The two servers
-    * tradegraph: `python -m tradegraph.cli serve` (FastAPI + procrastinate workers on Postgres), with
+    * tradegraph: `python -m cli serve` (FastAPI + procrastinate workers on Postgres), with
       a user and a model created directly in the database; threads carry `metadata.model_id` and the
       server injects `model_id` and `signature` into the input.
     * langgraph dev: the same graph through this repo's `langgraph.json`, run by `langgraph-cli[inmem]`
@@ -264,7 +264,7 @@ class Server:
 def start_tradegraph(database_url: str) -> Server:
     """`tradegraph serve` on a free port."""
     port = free_port()
-    command = [sys.executable, "-m", "tradegraph.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "cli", "serve", "--port", str(port)]
     return Server("tradegraph", command, env=server_env(database_url), cwd=PROJECT_ROOT, port=port)
 
 

@@ -3,7 +3,11 @@
 start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> next bar.
 """
 
+from typing import Any
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 
 from graph.context import SessionContext
@@ -15,6 +19,7 @@ from nodes.execute import execute
 from nodes.risk_check import risk_check
 from nodes.start import start
 from tools import TRADING_TOOLS
+from tradegraph.database import Pool
 
 GRAPH_ID = "trading_session"
 
@@ -38,6 +43,8 @@ def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, Sess
     return builder
 
 
-def recursion_limit(bars_total: int) -> int:
-    """Steps a session of `bars_total` bars may take (each bar is at most 4 + 2 x LLM turns steps)."""
-    return 16 * max(bars_total, 1) + 10
+def persistent_graph(pool: Pool) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The session graph checkpointed in Postgres through the app's pool (server, worker and CLI)."""
+    compiled = build_graph().compile(checkpointer=AsyncPostgresSaver(pool))
+    compiled.name = GRAPH_ID
+    return compiled

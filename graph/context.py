@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import Runtime
 
 from tradegraph.database import Pool, default_pool
 
@@ -23,3 +24,15 @@ async def pool_of(context: SessionContext | None) -> Pool:
     if context is not None and context.pool is not None:
         return context.pool
     return await default_pool()
+
+
+def thread_of(runtime: Runtime[SessionContext]) -> str | None:
+    """The session's thread id; None when the graph runs without a thread (no checkpointer)."""
+    info = runtime.execution_info
+    return info.thread_id if info and info.thread_id else None
+
+
+def ledger_thread_of(runtime: Runtime[SessionContext]) -> str:
+    """The thread id orders are booked under: the thread, else the run id (a thread-less run)."""
+    info = runtime.execution_info
+    return (info.thread_id or info.run_id or "unthreaded") if info else "unthreaded"

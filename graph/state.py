@@ -12,60 +12,20 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import Messages, add_messages
 from typing_extensions import TypedDict
 
-Mode = Literal["daily", "intraday"]
-DeciderName = Literal["rule", "llm"]
+from tradegraph.market.prices import Mode
+from tradegraph.orders import ExecutionReport, Proposal, Verdict
+from tradegraph.session_request import DeciderName, SessionRequest
+from tradegraph.valuation import Portfolio
+
 MAX_MESSAGES = 40
 """Largest LLM message window kept in state (one bar's conversation)."""
 IDENTITY_FIELDS = ("model_id", "signature")
 """State fields that only the database may set: never from a client, a tool or a state update."""
 MAX_LLM_TURNS = 4
 """Model calls allowed per bar before the tool loop is cut off."""
-
-
-class Proposal(TypedDict):
-    """An order a decider wants; nothing is checked yet."""
-
-    id: str
-    symbol: str
-    side: str
-    quantity: float
-    source: str
-    note: str
-
-
-class Verdict(TypedDict):
-    """`risk_check`'s decision on one proposal, with the rule and the reason."""
-
-    proposal_id: str
-    symbol: str
-    side: str
-    quantity: float
-    price: str | None
-    notional: str | None
-    status: Literal["approved", "rejected", "needs_approval"]
-    rule: str
-    reason: str
-
-
-class Fill(TypedDict):
-    """An order the ledger recorded in this bar: filled, or rejected at execution."""
-
-    client_order_id: str
-    symbol: str
-    side: str
-    quantity: int
-    price: str | None
-    notional: str | None
-    status: Literal["filled", "rejected"]
-    reason: str
-
-
-class Portfolio(TypedDict):
-    """The ledger marked to market at the session clock (money as decimal strings)."""
-
-    cash: str
-    positions: dict[str, int]
-    equity: str
+STEPS_PER_BAR = 2 * MAX_LLM_TURNS + 2
+"""Graph steps one bar can take: each model call but the last may run tools, then risk_check,
+approve and execute (`decide` xMAX_LLM_TURNS, `tools` x(MAX_LLM_TURNS - 1), three more)."""
 
 
 class Decision(TypedDict):
@@ -114,6 +74,19 @@ class SessionInput(TypedDict):
     decider: NotRequired[DeciderName]
 
 
+def session_input(request: SessionRequest, *, model_id: int, signature: str) -> SessionInput:
+    """The graph input that starts a checked request, with the identity read from the model's row."""
+    return {
+        "model_id": model_id,
+        "signature": signature,
+        "mode": request.mode,
+        "start": request.start.isoformat(),
+        "end": request.end.isoformat(),
+        "symbols": request.symbols,
+        "decider": request.decider,
+    }
+
+
 class SessionState(TypedDict):
     """Everything a trading session knows, checkpointed after every step."""
 
@@ -131,8 +104,8 @@ class SessionState(TypedDict):
     """Last day of the session (YYYY-MM-DD)."""
     decider: DeciderName
     """`rule` (offline moving-average crossover) or `llm`."""
-    session: int
-    """How many sessions this thread has started; part of every client order id."""
+    start_count: int
+    """How many times this thread's session was started from input (1 at first); in every client order id."""
     clock: str
     """Close time of the current bar (ISO 8601, New York time); no read sees past it."""
     bar_index: int
@@ -149,8 +122,8 @@ class SessionState(TypedDict):
     """The current bar's proposed orders (replaced by the next bar's first decide)."""
     verdicts: list[Verdict]
     """Risk decisions of the bar last checked."""
-    fills: list[Fill]
-    """Ledger outcomes of the bar last executed."""
+    fills: list[ExecutionReport]
+    """The ledger's execution reports of the bar last executed (filled or rejected)."""
     decision: Decision
     """This bar's decider outcome."""
     messages: Annotated[list[AnyMessage], bounded_messages]

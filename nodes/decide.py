@@ -1,17 +1,14 @@
 """decide: ask this session's decider (`rule` or `llm`) what to trade at the current bar."""
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from langgraph.runtime import Runtime
-from langgraph.types import Overwrite
 
-from graph.context import SessionContext, pool_of
+from deciders.llm import llm_decide
+from deciders.rule import rule_decide
+from graph.context import SessionContext
+from graph.events import DecisionEvent
 from graph.state import SessionState
-from nodes.llm_decider import llm_decide
-from nodes.rule_strategy import SLOW, crossover_proposals
-from tradegraph.market.prices import history
 
 
 async def decide(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
@@ -20,25 +17,14 @@ async def decide(state: SessionState, runtime: Runtime[SessionContext]) -> dict[
         update = await llm_decide(state, runtime)
     else:
         update = await rule_decide(state, runtime)
-    runtime.stream_writer(
-        {"type": "decision", "clock": state["clock"], "bar_index": state["bar_index"], **update["decision"]}
-    )
-    return update
-
-
-async def rule_decide(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
-    """The moving-average crossover on bars closed by the clock."""
-    pool = await pool_of(runtime.context)
-    clock = datetime.fromisoformat(state["clock"])
-    closes = {
-        symbol: [b.close for b in await history(pool, symbol, clock, state["mode"], SLOW)]
-        for symbol in state["symbols"]
+    decision = update["decision"]
+    event: DecisionEvent = {
+        "type": "decision",
+        "clock": state["clock"],
+        "bar_index": state["bar_index"],
+        "decider": decision["decider"],
+        "status": decision["status"],
+        "reason": decision["reason"],
     }
-    proposals, notes = crossover_proposals(
-        bar_index=state["bar_index"],
-        closes=closes,
-        positions=state["portfolio"]["positions"],
-        equity=Decimal(state["portfolio"]["equity"]),
-    )
-    decision = {"decider": "rule", "status": "ok", "reason": "; ".join(notes)}
-    return {"proposals": Overwrite(proposals), "decision": decision}
+    runtime.stream_writer(event)
+    return update

@@ -1,105 +1,127 @@
-"""execute: record every verdict in the ledger (fills for approved ones), exactly once.
+"""execute: record every verdict in the ledger (fills for approved ones) exactly once, then open the next bar.
 
-Each order's client order id is `{thread}:{session}:{bar}:{slot}`: the thread, the session number
-on it, the bar, and the proposal's position in the bar. It is derived from state, not from
-checkpoint ids, so a replay of this node (resume, retry, a crash before or after the commit, even
-under `durability="exit"`) maps to the same ids and the ledger's unique key turns the second
-attempt into a read of the first.
+Each order's client order id is `{thread}:{start_count}:{bar}:{slot}` (`tradegraph.orders`). It
+is derived from state, not from checkpoint ids, so a replay of this node (resume, retry, a crash
+before or after the commit, even under `durability="exit"`) maps to the same ids and the ledger's
+unique key turns the second attempt into a read of the first.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import SessionContext, pool_of
-from graph.state import SessionState, Verdict
-from nodes.next_bar import next_bar
+from graph.context import SessionContext, ledger_thread_of, pool_of
+from graph.events import EquityEvent, FillEvent
+from graph.state import SessionState
+from nodes.risk_check import verdict_event
+from tradegraph.approval import REVIEW_RULE
+from tradegraph.database import Pool
 from tradegraph.ledger import OrderOutcome, OrderTicket, record_equity, record_order
-from tradegraph.money import as_text, to_money
-from tradegraph.portfolio import last_close, mark
-
-
-def client_order_id(thread_id: str, session: int, bar_index: int, slot: int) -> str:
-    """The idempotency key of one order."""
-    return f"{thread_id}:{session}:{bar_index}:{slot}"
-
-
-def thread_of(runtime: Runtime[SessionContext]) -> str:
-    """The session's thread id (the run id when the graph runs without a checkpointer)."""
-    info = runtime.execution_info
-    return (info.thread_id or info.run_id or "unthreaded") if info else "unthreaded"
+from tradegraph.market.prices import next_time
+from tradegraph.money import as_text
+from tradegraph.orders import ExecutionReport, Verdict, client_order_id
+from tradegraph.valuation import Portfolio, mark, value_holdings
 
 
 async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
-    """Apply this bar's verdicts to the ledger, then mark the portfolio and the benchmark."""
+    """Apply this bar's verdicts to the ledger, mark the portfolio and the benchmark, open the next bar."""
     pool = await pool_of(runtime.context)
     clock = datetime.fromisoformat(state["clock"])
-    thread_id = thread_of(runtime)
-    fills = []
+    thread_id = ledger_thread_of(runtime)
+    reports: list[ExecutionReport] = []
     async with pool.connection() as conn:
         for slot, verdict in enumerate(state.get("verdicts", [])):
-            ticket = OrderTicket(
-                client_order_id=client_order_id(thread_id, state.get("session", 1), state["bar_index"], slot),
-                model_id=state["model_id"],
-                thread_id=thread_id,
-                bar_time=clock,
-                symbol=verdict["symbol"],
-                side=verdict["side"],
-                quantity=_as_decimal(verdict["quantity"]),
-                price=Decimal(verdict["price"]) if verdict["price"] else None,
-                approved=verdict["status"] == "approved",
-                rule=verdict["rule"],
-                reason=verdict["reason"],
-            )
-            if verdict["rule"] == "human_approval":  # the reviewer's answer is a verdict too
-                runtime.stream_writer({"type": "verdict", "clock": state["clock"], **verdict})
-            fill = _fill_record(verdict, await record_order(conn, ticket))
-            fills.append(fill)
-            runtime.stream_writer({"type": "fill", "clock": state["clock"], **fill})
+            order_id = client_order_id(thread_id, state.get("start_count", 1), state["bar_index"], slot)
+            if verdict["rule"] == REVIEW_RULE:  # the reviewer's answer is a verdict too
+                runtime.stream_writer(verdict_event(verdict, state["clock"]))
+            outcome = await record_order(conn, _ticket(verdict, order_id, state, thread_id, clock))
+            report = _execution_report(verdict, outcome)
+            reports.append(report)
+            fill_event: FillEvent = {"type": "fill", "clock": state["clock"], **report}
+            runtime.stream_writer(fill_event)
         portfolio = await mark(pool, model_id=state["model_id"], clock=clock, mode=state["mode"], conn=conn)
-        benchmark = await benchmark_value(pool, state, clock)
+        benchmark = await _benchmark_value(pool, state, clock)
         await record_equity(
             conn,
             thread_id=thread_id,
             model_id=state["model_id"],
             bar_time=clock,
-            equity=Decimal(str(portfolio["equity"])),
+            equity=Decimal(portfolio["equity"]),
             benchmark=benchmark,
         )
-    runtime.stream_writer(
-        {
-            "type": "equity",
-            "clock": state["clock"],
-            "bar_index": state["bar_index"],
-            "bars_total": state["bars_total"],
-            "equity": portfolio["equity"],
-            "cash": portfolio["cash"],
-            "benchmark": as_text(benchmark),
-        }
+    equity_event: EquityEvent = {
+        "type": "equity",
+        "clock": state["clock"],
+        "bar_index": state["bar_index"],
+        "bars_total": state["bars_total"],
+        "equity": portfolio["equity"],
+        "cash": portfolio["cash"],
+        "benchmark": as_text(benchmark),
+    }
+    runtime.stream_writer(equity_event)
+    return {"fills": reports, **await _next_bar(pool, state, portfolio)}
+
+
+def _ticket(
+    verdict: Verdict, order_id: str, state: SessionState, thread_id: str, clock: datetime
+) -> OrderTicket:
+    return OrderTicket(
+        client_order_id=order_id,
+        model_id=state["model_id"],
+        thread_id=thread_id,
+        bar_time=clock,
+        symbol=verdict["symbol"],
+        side=verdict["side"],
+        quantity=_as_decimal(verdict["quantity"]),
+        price=Decimal(verdict["price"]) if verdict["price"] else None,
+        approved=verdict["status"] == "approved",
+        rule=verdict["rule"],
+        reason=verdict["reason"],
     )
-    return {"fills": fills, **await next_bar(pool, state, portfolio)}
 
 
-async def benchmark_value(pool: Any, state: SessionState, clock: datetime) -> Decimal:
+async def _benchmark_value(pool: Pool, state: SessionState, clock: datetime) -> Decimal:
     """Buy-and-hold value at the clock."""
     benchmark = state["benchmark"]
-    value = Decimal(benchmark["cash"])
-    for symbol, shares in benchmark["shares"].items():
-        price = await last_close(pool, symbol, clock, state["mode"])
-        value += Decimal(shares) * (price or Decimal(0))
-    return to_money(value)
+    shares = {symbol: Decimal(count) for symbol, count in benchmark["shares"].items()}
+    valued = await value_holdings(
+        pool, cash=Decimal(benchmark["cash"]), quantities=shares, clock=clock, mode=state["mode"]
+    )
+    return valued.equity
 
 
-def _as_decimal(quantity: Any) -> Decimal:
+async def _next_bar(pool: Pool, state: SessionState, marked: Portfolio) -> dict[str, Any]:
+    """The state update that opens the next bar, or `done` after the last one.
+
+    `marked` is the portfolio just marked at the bar that ended; its equity becomes the day's
+    opening equity when the next bar is on a new trading day (for the daily loss limit).
+    """
+    clock = datetime.fromisoformat(state["clock"])
+    upcoming = await next_time(pool, state["symbols"], clock, state["mode"], date.fromisoformat(state["end"]))
+    if upcoming is None:
+        return {"portfolio": marked, "done": True}
+    new_day = upcoming.date() != clock.date()
+    return {
+        "clock": upcoming.isoformat(),
+        "bar_index": state["bar_index"] + 1,
+        "day_open_equity": marked["equity"] if new_day else state["day_open_equity"],
+        "portfolio": await mark(pool, model_id=state["model_id"], clock=upcoming, mode=state["mode"]),
+        "llm_turns": 0,
+    }
+
+
+def _as_decimal(quantity: object) -> Decimal:
+    """A verdict's quantity for the ledger (0 for one that is not a finite number: it was rejected)."""
     try:
-        return Decimal(str(quantity)) if Decimal(str(quantity)).is_finite() else Decimal(0)
+        value = Decimal(str(quantity))
     except ArithmeticError:
         return Decimal(0)
+    return value if value.is_finite() else Decimal(0)
 
 
-def _fill_record(verdict: Verdict, outcome: OrderOutcome) -> dict[str, Any]:
+def _execution_report(verdict: Verdict, outcome: OrderOutcome) -> ExecutionReport:
     return {
         "client_order_id": outcome.client_order_id,
         "symbol": verdict["symbol"],

@@ -7,12 +7,19 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import SessionContext, pool_of
+from graph.events import VerdictEvent
 from graph.state import SessionState
 from tradegraph.accounts import get_model, limits_of
 from tradegraph.ledger import cash_and_positions, fills_on_day
 from tradegraph.market.prices import bar_at
-from tradegraph.portfolio import valued
+from tradegraph.orders import Verdict
 from tradegraph.risk import RiskFacts, evaluate
+from tradegraph.valuation import mark_positions
+
+
+def verdict_event(verdict: Verdict, clock: str) -> VerdictEvent:
+    """The stream event of a verdict."""
+    return {"type": "verdict", "clock": clock, **verdict}
 
 
 async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
@@ -22,24 +29,25 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
     model_id, mode = state["model_id"], state["mode"]
     async with pool.connection() as conn:
         model = await get_model(conn, model_id=model_id, user_id=None)
-        assert model is not None, f"model {model_id} disappeared"
+        if model is None:
+            raise LookupError(f"model {model_id} no longer exists")
         cash, positions = await cash_and_positions(conn, model_id=model_id)
         fills_today = await fills_on_day(conn, model_id=model_id, day=clock)
-    prices = {}
+    prices: dict[str, Decimal | None] = {}
     for symbol in state["symbols"]:
         bar = await bar_at(pool, symbol, clock, mode)
         prices[symbol] = bar.close if bar else None
-    marked = await valued(pool, cash=cash, positions=positions, clock=clock, mode=mode)
+    marked = await mark_positions(pool, cash=cash, positions=positions, clock=clock, mode=mode)
     facts = RiskFacts(
         limits=limits_of(model),
         cash=cash,
         positions=positions,
         prices=prices,
-        equity=Decimal(str(marked["equity"])),
+        equity=Decimal(marked["equity"]),
         day_open_equity=Decimal(state["day_open_equity"]),
         fills_today=fills_today,
     )
-    verdicts = evaluate([dict(p) for p in state.get("proposals", [])], facts)
+    verdicts = evaluate(list(state.get("proposals", [])), facts)
     for verdict in verdicts:
-        runtime.stream_writer({"type": "verdict", "clock": state["clock"], **verdict})
+        runtime.stream_writer(verdict_event(verdict, state["clock"]))
     return {"verdicts": verdicts}

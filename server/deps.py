@@ -1,9 +1,10 @@
-"""Request dependencies: the pool, the authenticated user, the run services."""
+"""Request dependencies as `Annotated` aliases: the pool, the run services, the authenticated user."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from server.services import RunServices
 from tradegraph.accounts import User, user_for_key
 from tradegraph.database import Pool
 
@@ -46,6 +47,10 @@ async def current_user(request: Request, pool: PoolDep) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def services(request: Request) -> Any:
-    """The run services (graph, queue, notifier) built in the lifespan."""
-    return request.app.state.services
+def get_services(request: Request) -> RunServices:
+    """The run services (graph, lifecycle, notifier, worker) started in the lifespan."""
+    services: RunServices = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[RunServices, Depends(get_services)]

@@ -8,14 +8,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from server.serialization import to_jsonable
-from tradegraph.accounts import limits_of
+from tradegraph.accounts import ModelRow, limits_of
 from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
 from tradegraph.limits import RiskLimits
 from tradegraph.market.prices import Mode
 from tradegraph.metrics import Performance
 from tradegraph.money import as_text, to_money
-from tradegraph.portfolio import last_close
+from tradegraph.reports import CurvePoint, sample_evenly
+from tradegraph.valuation import value_holdings
 
 SIGNATURE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 """The same rule as the models table's CHECK."""
@@ -79,7 +80,7 @@ def merged_limits(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
         raise RequestValidationError(errors) from exc
 
 
-def model_json(model: dict[str, Any]) -> dict[str, Any]:
+def model_json(model: ModelRow) -> dict[str, Any]:
     """A models row as the API shows it."""
     return {
         "id": model["id"],
@@ -91,15 +92,7 @@ def model_json(model: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def sparkline(values: list[Decimal], points: int = SPARKLINE_POINTS) -> list[float]:
-    """Up to `points` values picked evenly from `values`, first and last included."""
-    if len(values) <= points:
-        return [float(v) for v in values]
-    step = (len(values) - 1) / (points - 1)
-    return [float(values[round(i * step)]) for i in range(points)]
-
-
-def summary_json(cash: Decimal, performance: Performance, curve: list[dict[str, Any]]) -> dict[str, Any]:
+def summary_json(cash: Decimal, performance: Performance, curve: list[CurvePoint]) -> dict[str, Any]:
     """The figures the console's models page shows beside each model."""
     return {
         "cash": str(cash),
@@ -109,11 +102,11 @@ def summary_json(cash: Decimal, performance: Performance, curve: list[dict[str, 
         "max_drawdown": performance.max_drawdown,
         "trades": performance.trades,
         "buy_and_hold_return": performance.buy_and_hold_return,
-        "sparkline": sparkline([p["equity"] for p in curve]),
+        "sparkline": [float(p["equity"]) for p in sample_evenly(curve, SPARKLINE_POINTS)],
     }
 
 
-def curve_json(curve: list[dict[str, Any]], *, thread_id: str | None = None) -> list[dict[str, Any]]:
+def curve_json(curve: list[CurvePoint], *, thread_id: str | None = None) -> list[dict[str, Any]]:
     """Equity points with money as strings; `thread_id` fills in rows that lack it (one session)."""
     return [
         {
@@ -132,29 +125,26 @@ def trade_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def portfolio_json(
-    pool: Pool, *, model: dict[str, Any], as_of: datetime | None, mode: Mode
+    pool: Pool, *, model: ModelRow, as_of: datetime | None, mode: Mode
 ) -> dict[str, Any]:
     """Ledger cash and positions marked at `as_of` (last close at or before it); unpriced without it."""
     async with pool.connection() as conn:
         cash, held = await cash_and_positions(conn, model_id=model["id"])
-    equity, positions = cash, []
-    for symbol, quantity in held.items():
-        price = await last_close(pool, symbol, as_of, mode) if as_of else None
-        value = to_money(price * quantity) if price is not None else None
-        equity += value or Decimal(0)
-        positions.append(
-            {
-                "symbol": symbol,
-                "quantity": quantity,
-                "price": None if price is None else str(price),
-                "value": None if value is None else str(value),
-            }
-        )
+    valuation = await value_holdings(pool, cash=cash, quantities=held, clock=as_of, mode=mode)
+    positions = [
+        {
+            "symbol": h.symbol,
+            "quantity": held[h.symbol],
+            "price": None if h.price is None else str(h.price),
+            "value": None if h.value is None else str(to_money(h.value)),
+        }
+        for h in valuation.holdings
+    ]
     return {
         "model_id": model["id"],
         "signature": model["signature"],
         "cash": str(cash),
-        "equity": as_text(equity),
+        "equity": as_text(valuation.equity),
         "as_of": as_of.isoformat() if as_of else None,
         "positions": positions,
     }

@@ -6,8 +6,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 StreamMode = Literal[
-    "values", "updates", "custom", "messages-tuple", "messages", "debug", "tasks", "checkpoints", "events"
+    "values", "updates", "custom", "messages-tuple", "messages", "debug", "tasks", "checkpoints"
 ]
+"""The protocol stream modes served. `events` (LangChain's astream_events) is not: naming it is a 422."""
 
 
 class Body(BaseModel):
@@ -82,7 +83,7 @@ class RunCreate(Body):
     on_disconnect: Literal["cancel", "continue"] = "continue"
     durability: Literal["sync", "async", "exit"] = "async"
 
-    def modes(self) -> list[str]:
+    def modes(self) -> list[StreamMode]:
         """stream_mode as a list, duplicates removed."""
         modes = [self.stream_mode] if isinstance(self.stream_mode, str) else self.stream_mode
         return list(dict.fromkeys(modes)) or ["values"]

@@ -5,6 +5,7 @@ from typing import Any
 from langgraph.types import StateSnapshot
 
 from server.serialization import to_jsonable
+from server.store.threads import ThreadRow
 
 
 def _checkpoint(config: Any) -> dict[str, Any] | None:
@@ -58,7 +59,7 @@ def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
     }
 
 
-def thread_json(thread: dict[str, Any], snapshot: StateSnapshot | None, error: Any = None) -> dict[str, Any]:
+def thread_json(thread: ThreadRow, snapshot: StateSnapshot | None, error: Any = None) -> dict[str, Any]:
     """The protocol's thread object."""
     interrupts = {
         task.id: _interrupts(task.interrupts)
@@ -77,3 +78,11 @@ def thread_json(thread: dict[str, Any], snapshot: StateSnapshot | None, error: A
         "interrupts": interrupts,
         "error": error,
     }
+
+
+def final_values(snapshot: StateSnapshot) -> dict[str, Any]:
+    """What /wait answers: the values, with `__interrupt__` when the session is paused."""
+    values: dict[str, Any] = to_jsonable(snapshot.values or {})
+    if snapshot.interrupts:
+        values["__interrupt__"] = [{"id": i.id, "value": to_jsonable(i.value)} for i in snapshot.interrupts]
+    return values

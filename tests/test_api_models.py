@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.sessions import run_session, session_input
+from tests.support.sessions import input_for, run_session
 from tradegraph.accounts import create_model, create_user
 from tradegraph.limits import RiskLimits
 
@@ -82,13 +82,13 @@ async def traded(pool, server) -> dict[str, Any]:
             initial_cash=Decimal(100_000),
             limits=RiskLimits(max_trades_per_day=1),
         )
-    first, _ = await run_session(pool, session_input(model))
+    first, _ = await run_session(pool, input_for(model))
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         made = await http.post(
             "/threads", json={"thread_id": first, "metadata": {"model_id": model["id"]}}, headers=auth(key)
         )
         assert made.status_code == 200, made.text
-    second, _ = await run_session(pool, session_input(model, start="2012-04-02", end="2012-04-03"))
+    second, _ = await run_session(pool, input_for(model, start="2012-04-02", end="2012-04-03"))
     return {"model": model, "key": key, "first": first, "second": second}
 
 

@@ -17,13 +17,13 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from tradegraph import plot
+from cli import plot
 from tradegraph.settings import PROJECT_ROOT
 
-CLI = [sys.executable, "-m", "tradegraph.cli"]
+CLI = [sys.executable, "-m", "cli"]
 STREAM_MODES = ["values", "updates", "custom"]
 STRATEGY_BLUE, BENCHMARK_ORANGE = (0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)
-"""The line colours tradegraph.plot draws with."""
+"""The line colours cli.plot draws with."""
 
 
 def cli_env(database_url: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from graph.context import SessionContext
 from tests.support.fake_chat import ScriptedChatModel, tool_call
 from tests.support.ledger_checks import assert_reconciles
 from tests.support.openai_stub import OpenAIStub, trading_policy
-from tests.support.sessions import events, run_session, session_input, state_of
+from tests.support.sessions import events, input_for, run_session, state_of
 from tradegraph.settings import get_settings
 
 ONE_DAY = {"symbols": ["AAPL", "MSFT"], "start": "2012-03-01", "end": "2012-03-01", "decider": "llm"}
@@ -34,7 +34,7 @@ async def test_bad_tool_input_is_rejected_with_reasons_and_nothing_is_written(po
     ]
     chat = ScriptedChatModel(replies=[AIMessage("", tool_calls=calls), AIMessage("done for today")])
     thread_id, parts = await run_session(
-        pool, session_input(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
+        pool, input_for(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
     )
     verdicts = {v["proposal_id"].split(":")[1]: v for v in events(parts, "verdict")}
     assert verdicts["c1"]["status"] == "approved"
@@ -72,9 +72,7 @@ async def test_injected_identity_is_hidden_from_the_model_and_cannot_be_spoofed(
         "s1",
     )
     chat = ScriptedChatModel(replies=[AIMessage("", tool_calls=[spoof]), AIMessage("ok")])
-    await run_session(
-        pool, session_input(mine, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
-    )
+    await run_session(pool, input_for(mine, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat))
     for bound in chat.bound_tools:
         properties = convert_to_openai_tool(bound)["function"]["parameters"].get("properties", {})
         assert not {"runtime", "state", "model_id", "signature"} & set(properties)
@@ -87,7 +85,7 @@ async def test_a_failing_model_is_a_recorded_failed_decision_not_a_silent_hold(p
     chat = ScriptedChatModel(replies=[ConnectionError("upstream is down")])
     thread_id, parts = await run_session(
         pool,
-        session_input(model, **{**ONE_DAY, "end": "2012-03-02"}),
+        input_for(model, **{**ONE_DAY, "end": "2012-03-02"}),
         context=SessionContext(pool=pool, chat_model=chat),
     )
     decisions = events(parts, "decision")
@@ -107,7 +105,7 @@ async def test_the_tool_loop_is_bounded(pool, make_model):
         ]
     )
     thread_id, _ = await run_session(
-        pool, session_input(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
+        pool, input_for(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
     )
     assert len(chat.calls) == 4
     decision = (await state_of(pool, thread_id)).values["decision"]
@@ -128,9 +126,7 @@ async def test_tools_read_prices_at_the_session_clock(pool, make_model):
             AIMessage("looked"),
         ]
     )
-    await run_session(
-        pool, session_input(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat)
-    )
+    await run_session(pool, input_for(model, **ONE_DAY), context=SessionContext(pool=pool, chat_model=chat))
     tool_results = [m for m in chat.calls[1] if m.type == "tool"]
     history = next(m for m in tool_results if m.name == "get_price_history")
     assert '"as_of": "2012-03-01T16:00:00"' in history.content
@@ -155,7 +151,7 @@ async def test_llm_decider_over_the_real_openai_wire_format(pool, make_model, op
     model = await make_model()
     with OpenAIStub(trading_policy(symbol="MSFT", quantity=7)) as stub:
         openai_env(stub.base_url)
-        thread_id, parts = await run_session(pool, session_input(model, **ONE_DAY))
+        thread_id, parts = await run_session(pool, input_for(model, **ONE_DAY))
     assert [f["symbol"] for f in await fills_of(pool, model["id"])] == ["MSFT"]
     assert [e["quantity"] for e in events(parts, "fill")] == [7]
     first = stub.requests[0]

@@ -117,7 +117,7 @@ def serve_once(url: str | None, env: str, log_name: str) -> tuple[int, str]:
     if url:
         environment["DATABASE_URL"] = url
     process = subprocess.run(
-        [sys.executable, "-m", "tradegraph.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "cli", "serve", "--port", "0"],
         cwd=PROJECT_ROOT,
         env=environment,
         capture_output=True,

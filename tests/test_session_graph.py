@@ -11,10 +11,11 @@ import pytest
 from langgraph.types import Command
 
 from graph import graph as studio_graph
+from graph.builder import persistent_graph
+from graph.config import run_config
 from graph.context import SessionContext
 from tests.support.ledger_checks import assert_reconciles
-from tests.support.sessions import events, run_session, session_input, state_of
-from tradegraph.runner import persistent_graph, run_config
+from tests.support.sessions import events, input_for, run_session, state_of
 from tradegraph.settings import PROJECT_ROOT
 
 COUNT_FILLS = "SELECT count(*) AS n FROM fills WHERE model_id = %s"
@@ -36,7 +37,7 @@ def test_studio_graph_has_the_three_trading_nodes():
 
 async def test_rule_session_trades_every_bar_and_the_ledger_reconciles(pool, make_model):
     model = await make_model()
-    thread_id, parts = await run_session(pool, session_input(model), stream_mode=["custom", "values"])
+    thread_id, parts = await run_session(pool, input_for(model), stream_mode=["custom", "values"])
     state = (await state_of(pool, thread_id)).values
     assert state["done"] and state["bar_index"] == state["bars_total"] - 1 == 61
     assert (state["model_id"], state["signature"]) == (model["id"], model["signature"])
@@ -55,7 +56,7 @@ async def test_rule_session_trades_every_bar_and_the_ledger_reconciles(pool, mak
 
 async def test_approval_pauses_and_each_answer_is_applied(pool, make_model):
     model = await make_model(approval_notional=Decimal(1000))
-    thread_id, _ = await run_session(pool, session_input(model, end="2012-01-03"))
+    thread_id, _ = await run_session(pool, input_for(model, end="2012-01-03"))
     answers = {"AAPL": {"action": "approve", "quantity": 2}, "MSFT": {"action": "reject"}}
     asked = []
     while (snapshot := await state_of(pool, thread_id)).interrupts:
@@ -78,7 +79,7 @@ async def test_approval_pauses_and_each_answer_is_applied(pool, make_model):
 
 async def test_replaying_execute_fills_nothing_twice(pool, make_model):
     model = await make_model()
-    thread_id, _ = await run_session(pool, session_input(model, end="2012-02-15"))
+    thread_id, _ = await run_session(pool, input_for(model, end="2012-02-15"))
     fills_before = await count(pool, COUNT_FILLS, model["id"])
     orders_before = await count(pool, COUNT_ORDERS, model["id"])
     graph = persistent_graph(pool)
@@ -124,8 +125,8 @@ async def test_two_models_of_two_users_trading_at_once_get_only_their_own_fills(
         await make_model(user="bob-" + str(id(pool)), cash="50000"),
     )
     (t_alice, p_alice), (t_bob, p_bob) = await asyncio.gather(
-        run_session(pool, session_input(alice, symbols=["AAPL", "IBM"])),
-        run_session(pool, session_input(bob, symbols=["MSFT", "IBM"])),
+        run_session(pool, input_for(alice, symbols=["AAPL", "IBM"])),
+        run_session(pool, input_for(bob, symbols=["MSFT", "IBM"])),
     )
     for model, thread_id, parts, symbols in (
         (alice, t_alice, p_alice, {"AAPL", "IBM"}),
@@ -161,7 +162,7 @@ def run_process(job: dict) -> subprocess.CompletedProcess:
 async def test_crash_mid_execute_then_resume_keeps_identity_and_fills_once(pool, make_model, database_url):
     model = await make_model()
     thread_id = f"crash-{model['id']}"
-    job = {"url": database_url, "thread_id": thread_id, "input": session_input(model), "kill_after_fills": 2}
+    job = {"url": database_url, "thread_id": thread_id, "input": input_for(model), "kill_after_fills": 2}
     crashed = await asyncio.to_thread(run_process, job)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     fills_at_crash = await count(pool, COUNT_FILLS, model["id"])
@@ -182,7 +183,7 @@ async def test_crash_mid_execute_then_resume_keeps_identity_and_fills_once(pool,
 async def test_session_paused_for_approval_resumes_in_a_new_process(pool, make_model, database_url):
     model = await make_model(approval_notional=Decimal(1000))
     thread_id = f"restart-{model['id']}"
-    request = session_input(model, symbols=["AAPL"], end="2012-01-05")
+    request = input_for(model, symbols=["AAPL"], end="2012-01-05")
     first = await asyncio.to_thread(
         run_process, {"url": database_url, "thread_id": thread_id, "input": request}
     )
@@ -213,7 +214,7 @@ async def test_session_paused_for_approval_resumes_in_a_new_process(pool, make_m
 async def test_identity_cannot_be_claimed_for_another_model(pool, make_model):
     mine, theirs = await make_model(), await make_model()
     with pytest.raises(PermissionError, match="does not belong to model"):
-        await run_session(pool, session_input(mine, signature=theirs["signature"]))
+        await run_session(pool, input_for(mine, signature=theirs["signature"]))
     assert await count(pool, COUNT_ORDERS, mine["id"]) == 0
 
 
@@ -231,5 +232,5 @@ async def test_identity_cannot_be_claimed_for_another_model(pool, make_model):
 async def test_bad_session_requests_fail_clearly_and_write_nothing(pool, make_model, overrides, message):
     model = await make_model()
     with pytest.raises(ValueError, match=message):
-        await run_session(pool, session_input(model, **overrides))
+        await run_session(pool, input_for(model, **overrides))
     assert await count(pool, COUNT_ORDERS, model["id"]) == 0

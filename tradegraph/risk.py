@@ -5,12 +5,13 @@ Proposals are checked in order and each accepted one reserves its cash, shares a
 so two orders in one bar cannot together exceed what either may alone.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tradegraph.limits import RiskLimits
 from tradegraph.money import as_text, to_money
+from tradegraph.orders import Proposal, Verdict
 
 MAX_QUANTITY = 1_000_000_000
 """No single order may exceed this many shares, whatever the limits say."""
@@ -28,7 +29,6 @@ class RiskFacts:
     equity: Decimal
     day_open_equity: Decimal
     fills_today: int
-    reserved: dict[str, Any] = field(default_factory=dict)
 
 
 class Rejection(Exception):
@@ -56,7 +56,7 @@ def whole_quantity(raw: Any) -> int:
     return int(value)
 
 
-def _check(proposal: dict[str, Any], facts: RiskFacts) -> tuple[int, Decimal, Decimal, str, str]:
+def _check(proposal: Proposal, facts: RiskFacts) -> tuple[int, Decimal, Decimal, str, str]:
     """Run the rules in order; returns quantity, price, notional and the passing rule/reason."""
     side, symbol, limits = proposal.get("side"), proposal.get("symbol"), facts.limits
     if side not in ("buy", "sell"):
@@ -117,22 +117,21 @@ def _check_buy(symbol: str, quantity: int, price: Decimal, notional: Decimal, f:
         )
 
 
-def evaluate(proposals: list[dict[str, Any]], facts: RiskFacts) -> list[dict[str, Any]]:
+def evaluate(proposals: list[Proposal], facts: RiskFacts) -> list[Verdict]:
     """A verdict for every proposal, in order, reserving what each accepted one uses."""
-    verdicts = []
+    verdicts: list[Verdict] = []
     for proposal in proposals:
-        base = {
-            "proposal_id": proposal.get("id", ""),
-            "symbol": str(proposal.get("symbol")),
-            "side": str(proposal.get("side")),
-            "quantity": proposal.get("quantity"),
-        }
+        proposal_id = proposal.get("id", "")
+        symbol, side = str(proposal.get("symbol")), str(proposal.get("side"))
         try:
             quantity, price, notional, rule, reason = _check(proposal, facts)
         except Rejection as rejection:
             verdicts.append(
                 {
-                    **base,
+                    "proposal_id": proposal_id,
+                    "symbol": symbol,
+                    "side": side,
+                    "quantity": proposal.get("quantity"),
                     "price": None,
                     "notional": None,
                     "status": "rejected",
@@ -141,19 +140,20 @@ def evaluate(proposals: list[dict[str, Any]], facts: RiskFacts) -> list[dict[str
                 }
             )
             continue
-        status = "needs_approval" if rule == "approval_notional" else "approved"
         verdicts.append(
             {
-                **base,
+                "proposal_id": proposal_id,
+                "symbol": symbol,
+                "side": side,
                 "quantity": quantity,
                 "price": as_text(price),
                 "notional": as_text(notional),
-                "status": status,
+                "status": "needs_approval" if rule == "approval_notional" else "approved",
                 "rule": rule,
                 "reason": reason,
             }
         )
-        _reserve(facts, str(proposal["symbol"]), str(proposal["side"]), quantity, notional)
+        _reserve(facts, symbol, side, quantity, notional)
     return verdicts
 
 

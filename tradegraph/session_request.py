@@ -1,14 +1,16 @@
 """Validate what starts a session (mode, dates, symbols, decider) against the data we have."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal, cast, get_args
 
 from tradegraph.database import Pool
-from tradegraph.market.prices import Mode, daily_bars, known_symbols
+from tradegraph.market.prices import Mode, daily_bars, known_symbols, session_times
 
-MODES = ("daily", "intraday")
-DECIDERS = ("rule", "llm")
+DeciderName = Literal["rule", "llm"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+DECIDERS: tuple[DeciderName, ...] = get_args(DeciderName)
 MAX_SYMBOLS = 20
 MAX_INTRADAY_DAYS = 31
 """Intraday sessions are capped (390 bars a day) to keep one session's run bounded."""
@@ -26,19 +28,11 @@ class SessionRequest:
     start: date
     end: date
     symbols: list[str]
-    decider: str
+    decider: DeciderName
 
-    def session_input(self, *, model_id: int, signature: str) -> dict[str, Any]:
-        """The graph input for this request, with the identity read from the model's row."""
-        return {
-            "model_id": model_id,
-            "signature": signature,
-            "mode": self.mode,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "symbols": self.symbols,
-            "decider": self.decider,
-        }
+    async def bar_times(self, pool: Pool) -> list[datetime]:
+        """The session clock's ticks: every bar this request will run, in order."""
+        return await session_times(pool, self.symbols, self.start, self.end, self.mode)
 
 
 def _parse_day(value: Any, field: str) -> date:
@@ -61,7 +55,7 @@ def _parse_symbols(value: Any) -> list[str]:
     return symbols
 
 
-async def check_session_request(pool: Pool, raw: dict[str, Any]) -> SessionRequest:
+async def check_session_request(pool: Pool, raw: Mapping[str, Any]) -> SessionRequest:
     """Parse and check a request; raises InvalidSession naming the first problem."""
     mode = raw.get("mode", "daily")
     if mode not in MODES:
@@ -89,4 +83,4 @@ async def check_session_request(pool: Pool, raw: dict[str, Any]) -> SessionReque
             f"no data for {', '.join(symbols)} between {start} and {end} "
             f"(data covers {first}..{last} for {symbols[-1]})"
         )
-    return SessionRequest(mode, start, end, symbols, decider)
+    return SessionRequest(cast(Mode, mode), start, end, symbols, cast(DeciderName, decider))

@@ -62,7 +62,7 @@ def model_body(values: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str,
     return {**body, "limits": limits}, {}
 
 
-def session_input(values: dict[str, str]) -> dict[str, Any]:
+def run_input(values: dict[str, str]) -> dict[str, Any]:
     """The run input of the start-session form (symbols split on commas or spaces)."""
     return {
         "mode": values.get("mode") or "daily",

@@ -14,7 +14,7 @@ from server.console.forms import (
     FormState,
     model_body,
     read_form,
-    session_input,
+    run_input,
 )
 from server.console.render import templates
 from server.deps import CurrentUser
@@ -118,7 +118,7 @@ async def start_session(request: Request, model_id: int, api: ApiDep) -> Respons
     thread_id = thread["thread_id"]
     run = {
         "assistant_id": "trading_session",
-        "input": session_input(form.values),
+        "input": run_input(form.values),
         "stream_mode": STREAM_MODES,
     }
     try:

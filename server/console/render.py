@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 
+from tradegraph.money import format_money
+
 HERE = Path(__file__).parent
 STATIC_PATH = "/console/static"
 MARKET_TZ = ZoneInfo("America/New_York")
@@ -18,14 +20,6 @@ THREAD_STATUS = {
     "idle": "finished",
 }
 """Thread statuses as the console names them (always shown as text, never by colour alone)."""
-
-
-def money(value: Any) -> str:
-    """`12345.6789` -> `12,345.68`; blanks stay blank."""
-    try:
-        return f"{Decimal(str(value)):,.2f}" if value not in (None, "") else ""
-    except InvalidOperation:
-        return str(value)
 
 
 def percent(value: Any) -> str:
@@ -68,7 +62,7 @@ def figure(value: Any) -> str:
         return str(value)
 
 
-def sparkline(values: list[float], width: int = 120, height: int = 28) -> str:
+def sparkline_points(values: list[float], width: int = 120, height: int = 28) -> str:
     """SVG polyline points for a series scaled into a width x height box (y grows downward)."""
     if len(values) < 2:
         return ""
@@ -87,7 +81,7 @@ def thread_status(value: str) -> str:
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(
-    money=money,
+    money=format_money,
     percent=percent,
     ratio=ratio,
     figure=figure,
@@ -95,4 +89,4 @@ templates.env.filters.update(
     utc_time=utc_time,
     thread_status=thread_status,
 )
-templates.env.globals.update(sparkline=sparkline, static=lambda path: f"{STATIC_PATH}/{path}")
+templates.env.globals.update(sparkline_points=sparkline_points, static=lambda path: f"{STATIC_PATH}/{path}")

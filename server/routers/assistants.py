@@ -1,43 +1,15 @@
 """Assistants: the one built-in assistant of the `trading_session` graph (read-only)."""
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter
 
 from graph import GRAPH_ID
-from server.deps import CurrentUser
+from server.assistant import assistant_json, resolve_assistant
+from server.deps import CurrentUser, ServicesDep
 from server.schemas import AssistantSearch
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
-
-ASSISTANT_ID = uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), GRAPH_ID)
-"""The id langgraph-api gives a graph's built-in assistant."""
-STARTED_AT = datetime.now(UTC).isoformat()
-
-
-def resolve_assistant(assistant_id: str) -> uuid.UUID:
-    """The assistant's UUID from its id or graph name; 404 for anything else."""
-    if assistant_id in (GRAPH_ID, str(ASSISTANT_ID)):
-        return ASSISTANT_ID
-    raise HTTPException(404, f"assistant {assistant_id!r} not found; the only graph here is {GRAPH_ID!r}")
-
-
-def assistant_json() -> dict[str, Any]:
-    """The built-in assistant, as langgraph-api shows it."""
-    return {
-        "assistant_id": str(ASSISTANT_ID),
-        "graph_id": GRAPH_ID,
-        "config": {},
-        "context": {},
-        "metadata": {"created_by": "system"},
-        "name": GRAPH_ID,
-        "description": "An AI trading session: decide -> risk_check -> execute over market bars.",
-        "version": 1,
-        "created_at": STARTED_AT,
-        "updated_at": STARTED_AT,
-    }
 
 
 def _contains(outer: dict[str, Any], inner: dict[str, Any]) -> bool:
@@ -65,11 +37,11 @@ async def get_assistant(assistant_id: str, user: CurrentUser) -> dict[str, Any]:
 
 @router.get("/{assistant_id}/graph")
 async def get_assistant_graph(
-    assistant_id: str, request: Request, user: CurrentUser, xray: bool | int = False
+    assistant_id: str, services: ServicesDep, user: CurrentUser, xray: bool | int = False
 ) -> dict[str, Any]:
     """The drawable graph: nodes and edges, as LangGraph Studio expects."""
     resolve_assistant(assistant_id)
-    drawn = (await request.app.state.services.graph.aget_graph(xray=xray)).to_json()
+    drawn: dict[str, Any] = (await services.graph.aget_graph(xray=xray)).to_json()
     for node in drawn["nodes"]:
         if isinstance(node.get("data"), dict):
             node["data"].pop("id", None)
@@ -77,10 +49,12 @@ async def get_assistant_graph(
 
 
 @router.get("/{assistant_id}/schemas")
-async def get_assistant_schemas(assistant_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def get_assistant_schemas(
+    assistant_id: str, services: ServicesDep, user: CurrentUser
+) -> dict[str, Any]:
     """Input, output, state and context JSON schemas of the graph."""
     resolve_assistant(assistant_id)
-    graph = request.app.state.services.graph
+    graph = services.graph
     return {
         "graph_id": GRAPH_ID,
         "input_schema": graph.get_input_jsonschema(),

@@ -18,21 +18,24 @@ from server.models_json import (
     summary_json,
     trade_json,
 )
-from server.store import models as model_store
+from server.store import threads as thread_store
 from tradegraph import reports
 from tradegraph.accounts import (
+    ModelRow,
     SignatureTaken,
     User,
     create_model,
     get_model,
     limits_of,
     list_models,
+    lock_model,
     update_limits,
 )
 from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
 from tradegraph.limits import RiskLimits
 from tradegraph.metrics import performance
+from tradegraph.sessions import get_session, model_sessions
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -42,7 +45,7 @@ def not_found(model_id: int) -> HTTPException:
     return HTTPException(404, f"model {model_id} not found")
 
 
-async def owned_model(pool: Pool, model_id: int, user: User) -> dict[str, Any]:
+async def owned_model(pool: Pool, model_id: int, user: User) -> ModelRow:
     """The caller's model, or 404."""
     async with pool.connection() as conn:
         model = await get_model(conn, model_id=model_id, user_id=user.id)
@@ -93,7 +96,7 @@ async def get_one(model_id: int, user: CurrentUser, pool: PoolDep) -> dict[str, 
 async def patch_limits(model_id: int, body: ModelPatch, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
     """Merge limit changes over the current limits, validate the result, and store it."""
     async with pool.connection() as conn, conn.transaction():
-        model = await model_store.lock_model(conn, model_id=model_id, user_id=user.id)
+        model = await lock_model(conn, model_id=model_id, user_id=user.id)
         if model is None:
             raise not_found(model_id)
         limits = merged_limits(limits_of(model), body.limits)
@@ -107,7 +110,7 @@ async def portfolio(model_id: int, user: CurrentUser, pool: PoolDep) -> dict[str
     """Ledger cash and positions, marked at the bar of the model's latest equity point."""
     model = await owned_model(pool, model_id, user)
     async with pool.connection() as conn:
-        latest = await model_store.latest_mark(conn, model_id=model_id)
+        latest = await reports.latest_mark(conn, model_id=model_id)
     if latest is None:
         return await portfolio_json(pool, model=model, as_of=None, mode="daily")
     as_of, mode = latest
@@ -127,7 +130,7 @@ async def trades(
     await owned_model(pool, model_id, user)
     async with pool.connection() as conn:
         rows = await reports.trades(conn, model_id=model_id, status=status, limit=limit, offset=offset)
-        total = await model_store.count_orders(conn, model_id=model_id, status=status)
+        total = await reports.count_orders(conn, model_id=model_id, status=status)
     return {"items": [trade_json(r) for r in rows], "limit": limit, "offset": offset, "total": total}
 
 
@@ -144,7 +147,7 @@ async def model_performance(
                 conn, model_id=model_id, initial_cash=initial_cash
             )
             return {**figures.as_dict(), "thread_id": None, "curve": curve_json(curve)}
-        session = await model_store.session_of(conn, model_id=model_id, thread_id=thread_id)
+        session = await get_session(conn, thread_id=thread_id, model_id=model_id)
         if session is None:
             raise HTTPException(404, f"session {thread_id} not found for model {model_id}")
         curve = await reports.session_curve(conn, thread_id=thread_id)
@@ -152,7 +155,7 @@ async def model_performance(
             start_equity=session["start_equity"] or initial_cash,
             equity=[],
             benchmark=[],
-            trades=await model_store.count_session_fills(conn, thread_id=thread_id),
+            trades=await reports.count_session_fills(conn, thread_id=thread_id),
             mode=session["mode"] or "daily",
         )
     return {**figures.as_dict(), "thread_id": thread_id, "curve": curve_json(curve, thread_id=thread_id)}
@@ -160,16 +163,17 @@ async def model_performance(
 
 @router.get("/{model_id}/sessions")
 async def sessions(model_id: int, user: CurrentUser, pool: PoolDep) -> list[dict[str, Any]]:
-    """The model's sessions newest first, with their thread status ('unknown' without a thread)."""
+    """The model's sessions newest first, with their thread's status ('unknown' without a thread)."""
     await owned_model(pool, model_id, user)
     async with pool.connection() as conn:
-        rows = await model_store.sessions_with_status(conn, model_id=model_id)
+        rows = await model_sessions(conn, model_id=model_id)
+        status = await thread_store.statuses(conn, thread_ids=[r["thread_id"] for r in rows])
     return [
         {
             "thread_id": r["thread_id"],
             "mode": r["mode"],
             "created_at": r["created_at"].isoformat(),
-            "status": r["status"],
+            "status": status.get(r["thread_id"], "unknown"),
         }
         for r in rows
     ]

@@ -4,20 +4,24 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from server.deps import CurrentUser, PoolDep
+from server.deps import CurrentUser, PoolDep, ServicesDep
 from server.routers.threads import owned_thread
-from server.runs.cancel import abort_runs
 from server.runs.create import create_run, run_json
 from server.runs.follow import run_events, run_result, wait_until_done
+from server.runs.lifecycle import CancelAction
 from server.schemas import RunCreate
+from server.services import RunServices
 from server.store import runs as run_store
+from server.store.runs import RunRow
+from tradegraph.accounts import User
+from tradegraph.database import Pool
 
 router = APIRouter(prefix="/threads/{thread_id}/runs", tags=["runs"])
 KEEPALIVE_S = 5.0
@@ -30,7 +34,7 @@ def _locations(thread_id: UUID, run_id: Any, tail: str) -> dict[str, str]:
     }
 
 
-async def _owned_run(pool: Any, thread_id: UUID, run_id: UUID, user: Any) -> dict[str, Any]:
+async def _owned_run(pool: Pool, thread_id: UUID, run_id: UUID, user: User) -> RunRow:
     await owned_thread(pool, thread_id, user)
     async with pool.connection() as conn:
         run = await run_store.get_run(conn, run_id=run_id, thread_id=thread_id, user_id=user.id)
@@ -49,10 +53,10 @@ def _sse(events: AsyncIterator[ServerSentEvent], headers: dict[str, str]) -> Eve
 
 @router.post("")
 async def create_background_run(
-    thread_id: UUID, body: RunCreate, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, body: RunCreate, services: ServicesDep, user: CurrentUser
 ) -> Response:
     """Queue a run and return it at once."""
-    run = await create_run(pool, request.app.state.services, thread_id, user, body)
+    run = await create_run(services, thread_id, user, body)
     return Response(
         json.dumps(run_json(run)),
         media_type="application/json",
@@ -62,11 +66,10 @@ async def create_background_run(
 
 @router.post("/stream")
 async def create_streamed_run(
-    thread_id: UUID, body: RunCreate, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, body: RunCreate, services: ServicesDep, user: CurrentUser
 ) -> EventSourceResponse:
     """Queue a run and stream its events; `on_disconnect: cancel` cancels it if the client leaves."""
-    services = request.app.state.services
-    run = await create_run(pool, services, thread_id, user, body)
+    run = await create_run(services, thread_id, user, body)
     events = _followed(
         services, run, after=0, modes=None, cancel_on_disconnect=body.on_disconnect == "cancel"
     )
@@ -74,7 +77,7 @@ async def create_streamed_run(
 
 
 async def _followed(
-    services: Any, run: dict[str, Any], *, after: int, modes: set[str] | None, cancel_on_disconnect: bool
+    services: RunServices, run: RunRow, *, after: int, modes: set[str] | None, cancel_on_disconnect: bool
 ) -> AsyncIterator[ServerSentEvent]:
     """A run's events; if the client leaves before the end and asked for it, the run is cancelled."""
     finished = False
@@ -84,10 +87,10 @@ async def _followed(
         finished = True
     finally:
         if not finished and cancel_on_disconnect:
-            await asyncio.shield(_cancel(services, run, "interrupt"))
+            await asyncio.shield(services.lifecycle.cancel(run, "interrupt"))
 
 
-async def _waited_body(services: Any, run: dict[str, Any], thread_id: UUID) -> AsyncIterator[bytes]:
+async def _waited_body(services: RunServices, run: RunRow, thread_id: UUID) -> AsyncIterator[bytes]:
     """Newlines every few seconds while the run works (JSON allows leading whitespace), then the result."""
     waiting = asyncio.create_task(wait_until_done(services, run["run_id"]))
     try:
@@ -102,11 +105,10 @@ async def _waited_body(services: Any, run: dict[str, Any], thread_id: UUID) -> A
 
 @router.post("/wait")
 async def create_waited_run(
-    thread_id: UUID, body: RunCreate, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, body: RunCreate, services: ServicesDep, user: CurrentUser
 ) -> StreamingResponse:
     """Queue a run and answer with its final state (`__interrupt__` when paused, `__error__` when failed)."""
-    services = request.app.state.services
-    run = await create_run(pool, services, thread_id, user, body)
+    run = await create_run(services, thread_id, user, body)
     return StreamingResponse(
         _waited_body(services, run, thread_id),
         media_type="application/json",
@@ -145,13 +147,11 @@ async def get_run(thread_id: UUID, run_id: UUID, user: CurrentUser, pool: PoolDe
 
 @router.get("/{run_id}/join")
 async def join_run(
-    thread_id: UUID, run_id: UUID, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, run_id: UUID, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> StreamingResponse:
     """Wait for a run to finish and return what /wait would."""
     run = await _owned_run(pool, thread_id, run_id, user)
-    return StreamingResponse(
-        _waited_body(request.app.state.services, run, thread_id), media_type="application/json"
-    )
+    return StreamingResponse(_waited_body(services, run, thread_id), media_type="application/json")
 
 
 @router.get("/{run_id}/stream")
@@ -159,6 +159,7 @@ async def join_run_stream(
     thread_id: UUID,
     run_id: UUID,
     request: Request,
+    services: ServicesDep,
     user: CurrentUser,
     pool: PoolDep,
     stream_mode: str | None = None,
@@ -171,7 +172,7 @@ async def join_run_stream(
         raise HTTPException(422, f"Last-Event-ID must be an event id from this stream, got {last!r}")
     modes = _modes_filter(request.query_params.getlist("stream_mode"))
     events = _followed(
-        request.app.state.services,
+        services,
         run,
         after=int(last),
         modes=modes,
@@ -194,20 +195,11 @@ def _modes_filter(values: list[str]) -> set[str] | None:
     return modes | ({"messages"} if "messages-tuple" in modes else set())
 
 
-async def _cancel(services: Any, run: dict[str, Any], action: str) -> bool:
-    async with services.pool.connection() as conn:
-        marked = await run_store.request_cancel(conn, run_id=run["run_id"], action=action)
-    if marked is None:
-        return False
-    await abort_runs(services.pool, services.executor, [marked], action)
-    return True
-
-
 @router.post("/{run_id}/cancel")
 async def cancel_run(
     thread_id: UUID,
     run_id: UUID,
-    request: Request,
+    services: ServicesDep,
     user: CurrentUser,
     pool: PoolDep,
     wait: bool = False,
@@ -217,8 +209,7 @@ async def cancel_run(
     if action not in ("interrupt", "rollback"):
         raise HTTPException(422, f"action must be interrupt or rollback, got {action!r}")
     run = await _owned_run(pool, thread_id, run_id, user)
-    services = request.app.state.services
-    if not await _cancel(services, run, action):
+    if not await services.lifecycle.cancel(run, cast(CancelAction, action)):
         raise HTTPException(
             409, f"run {run_id} is {run['status']}; only pending or running runs can be cancelled"
         )

@@ -4,15 +4,19 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Response
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from graph.config import thread_config
 from graph.state import IDENTITY_FIELDS
-from server.deps import CurrentUser, PoolDep
+from server.deps import CurrentUser, PoolDep, ServicesDep
 from server.schemas import HistoryRequest, StateUpdate, ThreadCreate, ThreadPatch, ThreadSearch
 from server.serialization import to_jsonable
+from server.services import RunServices
 from server.state_json import thread_json, thread_state
 from server.store import runs as run_store
 from server.store import threads as thread_store
+from server.store.threads import ThreadRow
 from tradegraph.accounts import User, get_model
 from tradegraph.database import Pool
 
@@ -24,7 +28,7 @@ def not_found(thread_id: UUID) -> HTTPException:
     return HTTPException(404, f"Thread with ID {thread_id} not found")
 
 
-async def owned_thread(pool: Pool, thread_id: UUID, user: User) -> dict[str, Any]:
+async def owned_thread(pool: Pool, thread_id: UUID, user: User) -> ThreadRow:
     """The caller's thread, or 404."""
     async with pool.connection() as conn:
         thread = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)
@@ -33,23 +37,12 @@ async def owned_thread(pool: Pool, thread_id: UUID, user: User) -> dict[str, Any
     return thread
 
 
-def graph_of(request: Request) -> Any:
-    return request.app.state.services.graph
-
-
-def config_for(thread_id: UUID, checkpoint_id: str | None = None) -> dict[str, Any]:
-    configurable: dict[str, Any] = {"thread_id": str(thread_id)}
-    if checkpoint_id:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable}
-
-
-async def thread_with_state(request: Request, thread: dict[str, Any]) -> dict[str, Any]:
-    """The thread object with its current values and interrupts."""
-    snapshot = await graph_of(request).aget_state(config_for(thread["thread_id"]))
+async def thread_with_state(services: RunServices, thread: ThreadRow) -> dict[str, Any]:
+    """The thread object with its current values and interrupts (and the error of a failed one)."""
+    snapshot = await services.graph.aget_state(thread_config(thread["thread_id"]))
     error = None
     if thread["status"] == "error":
-        async with request.app.state.pool.connection() as conn:
+        async with services.pool.connection() as conn:
             runs = await run_store.list_runs(
                 conn,
                 thread_id=thread["thread_id"],
@@ -74,7 +67,7 @@ def model_id_of(metadata: dict[str, Any]) -> int | None:
 
 @router.post("")
 async def create_thread(
-    body: ThreadCreate, request: Request, user: CurrentUser, pool: PoolDep
+    body: ThreadCreate, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> dict[str, Any]:
     """Create a thread; `metadata.model_id` makes it a trading session of that (owned) model."""
     model_id = model_id_of(body.metadata)
@@ -89,14 +82,14 @@ async def create_thread(
         if thread is None:
             existing = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)
             if existing is not None and body.if_exists == "do_nothing":
-                return await thread_with_state(request, existing)
+                return await thread_with_state(services, existing)
             raise HTTPException(409, f"Thread with ID {thread_id} already exists")
     return thread_json(thread, None)
 
 
 @router.post("/search")
 async def search_threads(
-    body: ThreadSearch, request: Request, user: CurrentUser, pool: PoolDep
+    body: ThreadSearch, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> list[dict[str, Any]]:
     """The caller's threads matching ids, metadata (containment) and status."""
     async with pool.connection() as conn:
@@ -111,18 +104,20 @@ async def search_threads(
             sort_by=body.sort_by,
             sort_order=body.sort_order,
         )
-    return [await thread_with_state(request, t) for t in threads]
+    return [await thread_with_state(services, t) for t in threads]
 
 
 @router.get("/{thread_id}")
-async def get_thread(thread_id: UUID, request: Request, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
+async def get_thread(
+    thread_id: UUID, services: ServicesDep, user: CurrentUser, pool: PoolDep
+) -> dict[str, Any]:
     """One thread."""
-    return await thread_with_state(request, await owned_thread(pool, thread_id, user))
+    return await thread_with_state(services, await owned_thread(pool, thread_id, user))
 
 
 @router.patch("/{thread_id}")
 async def patch_thread(
-    thread_id: UUID, body: ThreadPatch, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, body: ThreadPatch, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> dict[str, Any]:
     """Merge metadata (the session's model binding cannot be changed)."""
     thread = await owned_thread(pool, thread_id, user)
@@ -133,51 +128,56 @@ async def patch_thread(
             conn, thread_id=thread_id, user_id=user.id, metadata=body.metadata
         )
     assert updated is not None
-    return await thread_with_state(request, updated)
+    return await thread_with_state(services, updated)
 
 
 @router.delete("/{thread_id}", status_code=204)
-async def delete_thread(thread_id: UUID, request: Request, user: CurrentUser, pool: PoolDep) -> Response:
+async def delete_thread(thread_id: UUID, services: ServicesDep, user: CurrentUser, pool: PoolDep) -> Response:
     """Delete a thread with its runs and checkpoints (the ledger keeps its orders and fills)."""
     await owned_thread(pool, thread_id, user)
     async with pool.connection() as conn:
         if await run_store.active_runs(conn, thread_id=thread_id):
             raise HTTPException(409, f"Thread {thread_id} has runs in flight; cancel them first")
         await thread_store.delete_thread(conn, thread_id=thread_id, user_id=user.id)
-    await graph_of(request).checkpointer.adelete_thread(str(thread_id))
+    checkpointer = services.graph.checkpointer
+    assert isinstance(checkpointer, BaseCheckpointSaver), "the service's graph is always checkpointed"
+    await checkpointer.adelete_thread(str(thread_id))
     return Response(status_code=204)
 
 
 @router.get("/{thread_id}/state")
-async def get_state(thread_id: UUID, request: Request, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
+async def get_state(
+    thread_id: UUID, services: ServicesDep, user: CurrentUser, pool: PoolDep
+) -> dict[str, Any]:
     """The latest checkpoint's state."""
     await owned_thread(pool, thread_id, user)
-    return thread_state(await graph_of(request).aget_state(config_for(thread_id)))
+    return thread_state(await services.graph.aget_state(thread_config(thread_id)))
 
 
 @router.get("/{thread_id}/state/{checkpoint_id}")
 async def get_state_at(
-    thread_id: UUID, checkpoint_id: str, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, checkpoint_id: str, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> dict[str, Any]:
     """The state at one checkpoint."""
     await owned_thread(pool, thread_id, user)
-    snapshot = await graph_of(request).aget_state(config_for(thread_id, checkpoint_id))
+    snapshot = await services.graph.aget_state(thread_config(thread_id, checkpoint_id))
     if not snapshot.config.get("configurable", {}).get("checkpoint_id"):
         raise HTTPException(404, f"checkpoint {checkpoint_id} not found")
     return thread_state(snapshot)
 
 
-async def _history(request: Request, thread_id: UUID, body: HistoryRequest) -> list[dict[str, Any]]:
+async def _history(services: RunServices, thread_id: UUID, body: HistoryRequest) -> list[dict[str, Any]]:
+    """Checkpoints newest first, `before` one (an id, or a checkpoint object), matching `metadata`."""
     before = body.before
     before_config = (
-        config_for(thread_id, before)
+        thread_config(thread_id, before)
         if isinstance(before, str)
         else ({"configurable": {**before, "thread_id": str(thread_id)}} if before else None)
     )
     return [
         thread_state(s)
-        async for s in graph_of(request).aget_state_history(
-            config_for(thread_id), limit=body.limit, before=before_config, filter=body.metadata
+        async for s in services.graph.aget_state_history(
+            thread_config(thread_id), limit=body.limit, before=before_config, filter=body.metadata
         )
     ]
 
@@ -185,7 +185,7 @@ async def _history(request: Request, thread_id: UUID, body: HistoryRequest) -> l
 @router.get("/{thread_id}/history")
 async def get_history(
     thread_id: UUID,
-    request: Request,
+    services: ServicesDep,
     user: CurrentUser,
     pool: PoolDep,
     limit: int = 1,
@@ -193,21 +193,21 @@ async def get_history(
 ) -> list[dict[str, Any]]:
     """Checkpoints, newest first."""
     await owned_thread(pool, thread_id, user)
-    return await _history(request, thread_id, HistoryRequest(limit=limit, before=before))
+    return await _history(services, thread_id, HistoryRequest(limit=limit, before=before))
 
 
 @router.post("/{thread_id}/history")
 async def post_history(
-    thread_id: UUID, body: HistoryRequest, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, body: HistoryRequest, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> list[dict[str, Any]]:
     """Checkpoints, newest first (filters in the body)."""
     await owned_thread(pool, thread_id, user)
-    return await _history(request, thread_id, body)
+    return await _history(services, thread_id, body)
 
 
 @router.post("/{thread_id}/state")
 async def update_state(
-    thread_id: UUID, body: StateUpdate, request: Request, user: CurrentUser, pool: PoolDep
+    thread_id: UUID, body: StateUpdate, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> dict[str, Any]:
     """Update state as a node, or fork a checkpoint with `as_node: "__copy__"`. Identity is not writable."""
     await owned_thread(pool, thread_id, user)
@@ -216,17 +216,16 @@ async def update_state(
     async with pool.connection() as conn:
         if await run_store.active_runs(conn, thread_id=thread_id):
             raise HTTPException(409, f"Thread {thread_id} has runs in flight")
-    graph = graph_of(request)
+    graph = services.graph
     checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
-    current = await graph.aget_state(config_for(thread_id, checkpoint_id))
+    current = await graph.aget_state(thread_config(thread_id, checkpoint_id))
     if not current.config.get("configurable", {}).get("checkpoint_id"):
         raise HTTPException(400, f"Thread {thread_id} has no state to update yet; start a run first")
     try:
         config = await graph.aupdate_state(current.config, body.values, as_node=body.as_node)
     except (ValueError, KeyError) as exc:
         raise HTTPException(400, f"cannot update state: {exc}") from exc
-    async with pool.connection() as conn:
-        await request.app.state.services.executor.settle_thread(conn, thread_id)
+    await services.lifecycle.settle_thread(thread_id)
     checkpoint = to_jsonable(config["configurable"])
     return {
         "checkpoint": checkpoint,

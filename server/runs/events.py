@@ -2,10 +2,12 @@
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 from psycopg.types.json import Jsonb
+from typing_extensions import TypedDict
 
+from server.runs.notifier import CHANNEL
 from server.serialization import to_jsonable
 from tradegraph.database import Pool
 
@@ -16,7 +18,7 @@ WITH stored AS (
     FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS e(seq, event, data)
     RETURNING 1
 )
-SELECT pg_notify('tradegraph_runs', %s), (SELECT count(*) FROM stored)
+SELECT pg_notify(%s, %s), (SELECT count(*) FROM stored)
 """
 NEXT_SEQ = "SELECT COALESCE(max(seq), 0) + 1 AS next FROM run_events WHERE run_id = %s"
 BATCH_WINDOW_S = 0.015
@@ -26,6 +28,14 @@ SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY 
 """
 
 
+class StoredEvent(TypedDict):
+    """One SSE event of a run: its sequence number (the SSE id), name and JSON data."""
+
+    seq: int
+    event: str
+    data: Any
+
+
 async def next_seq(pool: Pool, run_id: str) -> int:
     """The sequence number the next event of a run gets (1 for a new run)."""
     async with pool.connection() as conn:
@@ -33,10 +43,11 @@ async def next_seq(pool: Pool, run_id: str) -> int:
     return int(row["next"]) if row else 1
 
 
-async def events_after(pool: Pool, run_id: str, seq: int) -> list[dict[str, Any]]:
+async def events_after(pool: Pool, run_id: str, seq: int) -> list[StoredEvent]:
     """Stored events with a sequence number above `seq`, oldest first."""
     async with pool.connection() as conn:
-        return [dict(r) for r in await (await conn.execute(SELECT_AFTER, (run_id, seq))).fetchall()]
+        rows = await (await conn.execute(SELECT_AFTER, (run_id, seq))).fetchall()
+    return [cast(StoredEvent, dict(r)) for r in rows]
 
 
 class EventWriter:
@@ -74,4 +85,4 @@ class EventWriter:
         batch, self._pending = self._pending, []
         seqs, names, data = (list(column) for column in zip(*batch, strict=True))
         async with self._pool.connection() as conn:  # one atomic statement: store, then wake readers
-            await conn.execute(INSERT_EVENTS, (self._run_id, seqs, names, data, self._run_id))
+            await conn.execute(INSERT_EVENTS, (self._run_id, seqs, names, data, CHANNEL, self._run_id))

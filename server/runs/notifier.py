@@ -17,12 +17,13 @@ import psycopg
 log = logging.getLogger(__name__)
 
 CHANNEL = "tradegraph_runs"
-NOTIFY = "SELECT pg_notify('tradegraph_runs', %s)"
+"""The one NOTIFY channel: every write that a follower may wait for notifies it with the run id."""
+NOTIFY = "SELECT pg_notify(%s, %s)"
 
 
 async def notify(conn: psycopg.AsyncConnection[Any], run_id: str) -> None:
     """Tell every process that something about `run_id` changed."""
-    await conn.execute(NOTIFY, (str(run_id),))
+    await conn.execute(NOTIFY, (CHANNEL, str(run_id)))
 
 
 class Notifier:

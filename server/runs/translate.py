@@ -1,21 +1,20 @@
 """Turn LangGraph v2 stream parts into protocol SSE events (name, data)."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from langgraph.types import StreamMode
 
-STREAM_MODES = ("values", "updates", "custom", "messages-tuple", "messages", "debug", "tasks", "checkpoints")
 GRAPH_MODE: dict[str, StreamMode] = {"messages-tuple": "messages", "messages": "messages"}
+"""Protocol modes whose graph mode has another name; every other protocol mode is a graph mode as is."""
 
 
-def graph_modes(requested: list[str]) -> list[StreamMode]:
-    """The `astream` modes that serve the requested protocol modes."""
-    # Every other protocol mode (checked against STREAM_MODES on the way in) is a graph mode as is.
+def graph_modes(requested: Sequence[str]) -> list[StreamMode]:
+    """The `astream` modes that serve the requested protocol modes (validated by `schemas.StreamMode`)."""
     return sorted({GRAPH_MODE.get(mode, cast(StreamMode, mode)) for mode in requested})
 
 
-def to_events(part: Mapping[str, Any], requested: list[str]) -> Iterator[tuple[str, Any]]:
+def to_events(part: Mapping[str, Any], requested: Sequence[str]) -> Iterator[tuple[str, Any]]:
     """Protocol events for one stream part (an interrupt also shows in `values`, as upstream does)."""
     kind, data = part["type"], part["data"]
     if kind == "values":

@@ -37,7 +37,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "tradegraph.cli",
+                "cli",
                 "serve",
                 "--port",
                 str(self.port),
@@ -91,7 +91,7 @@ def start_worker(database_url: str, log_path: Path) -> subprocess.Popen[bytes]:
     """A `tradegraph worker` process (no HTTP) executing queued runs, logging to `log_path`."""
     with log_path.open("w") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "tradegraph.cli", "worker", "--concurrency", "1"],
+            [sys.executable, "-m", "cli", "worker", "--concurrency", "1"],
             cwd=PROJECT_ROOT,
             env={**os.environ, "DATABASE_URL": database_url},
             stdout=log,

@@ -14,9 +14,10 @@ from typing import Any
 
 from langgraph.types import Command
 
+from graph.builder import persistent_graph
+from graph.config import run_config
 from graph.context import SessionContext
 from tradegraph.database import make_pool
-from tradegraph.runner import persistent_graph, run_config
 
 
 async def main(job: dict[str, Any]) -> None:

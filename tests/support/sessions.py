@@ -6,11 +6,12 @@ from typing import Any
 from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool
 
+from graph.builder import persistent_graph
+from graph.config import run_config
 from graph.context import SessionContext
-from tradegraph.runner import persistent_graph, run_config
 
 
-def session_input(model: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+def input_for(model: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """A session request for a model, with identity from its database row."""
     return {
         "model_id": model["id"],

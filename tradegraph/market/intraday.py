@@ -8,14 +8,14 @@ touched once and nothing leaves the [low, high] range. Same daily bar in, same m
 import hashlib
 import random
 from datetime import datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from functools import lru_cache
 
 from tradegraph.market.bar import Bar
+from tradegraph.money import to_money
 
 MINUTES_PER_DAY = 390
 SESSION_OPEN = time(9, 30)
-PRICE_STEP = Decimal("0.0001")
 
 
 def minute_times(day: datetime) -> list[datetime]:
@@ -49,8 +49,8 @@ def _closes(daily: Bar, rng: random.Random) -> list[float]:
     return path[1:]
 
 
-def _money(value: float) -> Decimal:
-    return Decimal(repr(value)).quantize(PRICE_STEP, ROUND_HALF_EVEN)
+def _price(value: float) -> Decimal:
+    return to_money(Decimal(repr(value)))
 
 
 @lru_cache(maxsize=4096)
@@ -60,7 +60,7 @@ def minute_bars(daily: Bar) -> tuple[Bar, ...]:
     The first opens at the daily open and the last closes at the daily close.
     """
     rng = _rng(daily)
-    closes = [_money(p) for p in _closes(daily, rng)]
+    closes = [_price(p) for p in _closes(daily, rng)]
     closes[-1] = daily.close
     weights = [1.0 + 2.0 * abs(i - MINUTES_PER_DAY / 2) / MINUTES_PER_DAY for i in range(390)]
     total = sum(weights)
@@ -70,7 +70,7 @@ def minute_bars(daily: Bar) -> tuple[Bar, ...]:
     bars: list[Bar] = []
     previous = daily.open
     for at, close, volume in zip(minute_times(day), closes, volumes, strict=True):
-        wiggle = _money(rng.uniform(0, float(daily.high - daily.low) * 0.02))
+        wiggle = _price(rng.uniform(0, float(daily.high - daily.low) * 0.02))
         high = min(max(previous, close) + wiggle, daily.high)
         low = max(min(previous, close) - wiggle, daily.low)
         bars.append(Bar(daily.symbol, at, previous, high, low, close, volume))

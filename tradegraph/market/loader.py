@@ -11,18 +11,18 @@ import gzip
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
 import psycopg
 
+from tradegraph.money import to_money
 from tradegraph.settings import PROJECT_ROOT
 
 PRICES_FILE = PROJECT_ROOT / "tradegraph" / "data" / "stocks.csv.gz"
 SPLIT_JUMP = 1.3
 """A day-over-day change of the adjustment factor beyond this (either way) is a split."""
-PRICE_STEP = Decimal("0.0001")
 
 COUNT_BARS = "SELECT count(*) FROM daily_bars"
 COPY_BARS = "COPY daily_bars (symbol, day, open, high, low, close, volume) FROM STDIN"
@@ -61,7 +61,7 @@ def adjusted_bars(symbol: str, rows: list[Row]) -> Iterator[tuple[object, ...]]:
         scale = Decimal(ratio.denominator) / Decimal(ratio.numerator)
 
         def price(field: str, scale: Decimal = scale, row: Row = row) -> Decimal:
-            return (Decimal(row[field]) * scale).quantize(PRICE_STEP, ROUND_HALF_EVEN)
+            return to_money(Decimal(row[field]) * scale)
 
         volume = int(Decimal(row["Volume"]) / scale)
         o, h, lo, c = price("Open"), price("High"), price("Low"), price("Close")

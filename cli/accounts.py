@@ -1,4 +1,4 @@
-"""Async bodies of the CLI's account commands, each on a short-lived connection."""
+"""Async bodies of `tradegraph users create` and `models create`, each on a short-lived connection."""
 
 from decimal import Decimal
 from typing import Any
@@ -6,9 +6,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from tradegraph.accounts import ModelRow, user_by_name
 from tradegraph.accounts import create_model as insert_model
 from tradegraph.accounts import create_user as insert_user
-from tradegraph.accounts import user_by_name
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import database_url
 from tradegraph.limits import RiskLimits
@@ -29,7 +29,7 @@ async def create_user(name: str) -> tuple[int, str]:
 
 async def create_model(
     user_name: str, name: str, signature: str, initial_cash: Decimal, limits: RiskLimits
-) -> dict[str, Any]:
+) -> ModelRow:
     """Create a model for the named user."""
     async with await _connect() as conn:
         user = await user_by_name(conn, name=user_name)

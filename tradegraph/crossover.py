@@ -1,4 +1,4 @@
-"""The offline `rule` decider: a moving-average crossover with fixed-fraction sizing.
+"""The `rule` strategy: a moving-average crossover with fixed-fraction sizing, as pure functions.
 
 For each symbol, on bars closed up to the clock: when the 5-bar simple moving average of closes is
 above the 20-bar one and nothing is held, buy shares worth 10% of equity (rounded down); when it is
@@ -6,7 +6,8 @@ below and shares are held, sell them all. Otherwise do nothing. Same inputs, sam
 """
 
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+
+from tradegraph.orders import Proposal
 
 FAST, SLOW = 5, 20
 POSITION_FRACTION = Decimal("0.10")
@@ -19,9 +20,9 @@ def sma(closes: list[Decimal], window: int) -> Decimal:
 
 def crossover_proposals(
     *, bar_index: int, closes: dict[str, list[Decimal]], positions: dict[str, int], equity: Decimal
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[Proposal], list[str]]:
     """Proposals for this bar and one line of reasoning per symbol."""
-    proposals: list[dict[str, Any]] = []
+    proposals: list[Proposal] = []
     notes: list[str] = []
     for symbol, series in closes.items():
         if len(series) < SLOW:
@@ -43,7 +44,7 @@ def crossover_proposals(
     return proposals, notes
 
 
-def _proposal(bar_index: int, symbol: str, side: str, quantity: int, note: str) -> dict[str, Any]:
+def _proposal(bar_index: int, symbol: str, side: str, quantity: int, note: str) -> Proposal:
     return {
         "id": f"{bar_index}:rule:{symbol}",
         "symbol": symbol,

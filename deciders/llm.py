@@ -4,18 +4,19 @@ Failures are never silent: when the model call still fails after the client's re
 decision is recorded as `failed` with the error, in state and on the stream.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
+from deciders.prompts import BAR_PROMPT, SYSTEM_PROMPT
 from graph.context import SessionContext, pool_of
-from graph.state import MAX_LLM_TURNS, SessionState
-from nodes.prompts import BAR_PROMPT, SYSTEM_PROMPT
+from graph.state import MAX_LLM_TURNS, Decision, SessionState
 from tools import TRADING_TOOLS
 from tradegraph.market.prices import history
 from tradegraph.settings import get_settings
@@ -74,20 +75,20 @@ async def llm_decide(state: SessionState, runtime: Runtime[SessionContext]) -> d
         reply = await model.bind_tools(TRADING_TOOLS).ainvoke(conversation)
     except Exception as exc:  # the failure is the decision: recorded, streamed, never a silent hold
         reason = f"model call failed after {LLM_RETRIES + 1} attempts: {type(exc).__name__}: {exc}"
-        failed = {"decider": "llm", "status": "failed", "reason": reason[:2000]}
+        failed: Decision = {"decider": "llm", "status": "failed", "reason": reason[:2000]}
         return {**_window(turn, opening), "llm_turns": turn + 1, "decision": failed}
     decision = _decision(reply, turn + 1)
     return {**_window(turn, [*opening, reply]), "llm_turns": turn + 1, "decision": decision}
 
 
-def _window(turn: int, messages: list[Any]) -> dict[str, Any]:
+def _window(turn: int, messages: Sequence[BaseMessage]) -> dict[str, Any]:
     """A bar's first turn replaces the previous bar's conversation and proposals; later turns add."""
     if turn == 0:
-        return {"messages": Overwrite(messages), "proposals": Overwrite([])}
-    return {"messages": messages}
+        return {"messages": Overwrite(list(messages)), "proposals": Overwrite([])}
+    return {"messages": list(messages)}
 
 
-def _decision(reply: Any, turns: int) -> dict[str, str]:
+def _decision(reply: BaseMessage, turns: int) -> Decision:
     calls = reply.tool_calls if isinstance(reply, AIMessage) else []
     if calls and turns >= MAX_LLM_TURNS:
         names = ", ".join(c["name"] for c in calls)

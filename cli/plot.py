@@ -8,10 +8,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tradegraph.reports import CurvePoint  # noqa: E402
 
-def plot_equity(curve: list[dict[str, Any]], path: Path, *, title: str) -> None:
+
+def plot_equity(curve: list[CurvePoint], path: Path, *, title: str) -> None:
     """Two labelled lines, dates on the x axis."""
-    times = [p["bar_time"] for p in curve]
+    times: Any = [p["bar_time"] for p in curve]  # matplotlib plots datetimes; its stubs only say floats
     fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
     ax.plot(times, [float(p["equity"]) for p in curve], label="strategy equity", color="#1f77b4")
     ax.plot(

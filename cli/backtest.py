@@ -1,25 +1,26 @@
 """`tradegraph backtest`: one session run in-process, with a live progress bar and a results table."""
 
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import cast
 
-from langgraph.types import Command
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from cli.progress import session_progress
+from graph.builder import persistent_graph
+from graph.config import run_config
 from graph.context import SessionContext
-from tradegraph.accounts import create_model, create_user, user_by_name
+from graph.events import SessionEvent
+from graph.state import SessionInput, session_input
+from tradegraph.accounts import ModelRow, create_model, create_user, user_by_name
 from tradegraph.bootstrap import prepare_database
-from tradegraph.database import database_url, make_pool
+from tradegraph.database import Pool, database_url, make_pool
 from tradegraph.limits import RiskLimits
 from tradegraph.metrics import Performance
-from tradegraph.progress import session_progress
 from tradegraph.reports import session_curve, session_performance
-from tradegraph.runner import bars_in, persistent_graph, run_config
 from tradegraph.session_request import InvalidSession, check_session_request
 
 BACKTEST_USER = "backtest"
@@ -44,9 +45,10 @@ async def run_backtest(
             return 2
         model = await _backtest_model(pool, cash)
         thread_id = str(uuid.uuid4())
-        total = await bars_in(pool, request)
-        session_input = request.session_input(model_id=model["id"], signature=model["signature"])
-        await _drive(pool, thread_id, total, session_input)
+        total = len(await request.bar_times(pool))
+        await _drive(
+            pool, thread_id, total, session_input(request, model_id=model["id"], signature=model["signature"])
+        )
         async with pool.connection() as conn:
             result = await session_performance(conn, thread_id=thread_id)
             curve = await session_curve(conn, thread_id=thread_id)
@@ -57,15 +59,15 @@ async def run_backtest(
         return 1
     print_results(result, thread_id=thread_id, signature=model["signature"])
     if plot:
-        from tradegraph.plot import plot_equity
+        from cli.plot import plot_equity
 
         plot_equity(curve, plot, title=f"{', '.join(request.symbols)} {request.start}..{request.end}")
         console.print(f"equity curve written to {plot}")
     return 0
 
 
-async def _backtest_model(pool: Any, cash: Decimal) -> dict[str, Any]:
-    """A fresh model for this backtest, owned by the local `backtest` user."""
+async def _backtest_model(pool: Pool, cash: Decimal) -> ModelRow:
+    """A fresh model for this backtest with default limits (no approvals), owned by the `backtest` user."""
     async with pool.connection() as conn:
         user = await user_by_name(conn, name=BACKTEST_USER)
         if user is None:
@@ -81,48 +83,23 @@ async def _backtest_model(pool: Any, cash: Decimal) -> dict[str, Any]:
         )
 
 
-async def _drive(pool: Any, thread_id: str, total: int, session_input: dict[str, Any]) -> None:
-    """Stream the session, updating the progress bar; ask about paused orders when interactive."""
+async def _drive(pool: Pool, thread_id: str, total: int, start: SessionInput) -> None:
+    """Stream the session to its end, updating the progress bar and reporting failed decisions."""
     graph = persistent_graph(pool)
     config = run_config(thread_id, bars_total=total)
-    context = SessionContext(pool=pool)
-    payload: Any = session_input
     with session_progress(console) as progress:
         task = progress.add_task("bars", total=total, equity="-")
-        while True:
-            async for part in graph.astream(
-                payload, config, context=context, stream_mode="custom", version="v2"
-            ):
-                event: Any = part["data"]  # a custom part: whatever a node wrote to the stream
-                if isinstance(event, dict) and event.get("type") == "equity":
-                    progress.update(task, completed=event["bar_index"] + 1, equity=event["equity"])
-                elif (
-                    isinstance(event, dict)
-                    and event.get("type") == "decision"
-                    and event["status"] == "failed"
-                ):
-                    progress.console.print(
-                        f"[yellow]{event['clock']} decision failed:[/yellow] {event['reason']}"
-                    )
-            state = await graph.aget_state(config)
-            if not state.interrupts:
-                return
-            payload = Command(resume=_ask(state.interrupts[0].value, progress))
+        async for part in graph.astream(
+            start, config, context=SessionContext(pool=pool), stream_mode="custom", version="v2"
+        ):
+            _show(cast(SessionEvent, part["data"]), progress, task)  # custom mode: node events only
 
 
-def _ask(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    """Approval answer from the terminal; non-interactive runs reject (never approve blindly)."""
-    summary = (
-        f"{request['clock']} {request['side']} {request['quantity']} {request['symbol']} "
-        f"@ {request['price']} = {request['notional']} ({request['reason']})"
-    )
-    if not sys.stdin.isatty():
-        progress.console.print(f"[yellow]rejected (not interactive):[/yellow] {summary}")
-        return {"action": "reject"}
-    answer = progress.console.input(f"approve {summary}? [y]es / [n]o / quantity: ").strip().lower()
-    if answer.isdigit():
-        return {"action": "approve", "quantity": int(answer)}
-    return {"action": "approve" if answer in ("y", "yes") else "reject"}
+def _show(event: SessionEvent, progress: Progress, task: TaskID) -> None:
+    if event["type"] == "equity":
+        progress.update(task, completed=event["bar_index"] + 1, equity=event["equity"])
+    elif event["type"] == "decision" and event["status"] == "failed":
+        progress.console.print(f"[yellow]{event['clock']} decision failed:[/yellow] {event['reason']}")
 
 
 def print_results(result: Performance, *, thread_id: str, signature: str) -> None:

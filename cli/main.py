@@ -1,4 +1,4 @@
-"""The `tradegraph` command: migrate, serve, worker, users, models, backtest, sessions."""
+"""The `tradegraph` command: migrate, serve, worker, users, models, backtest, sessions watch."""
 
 import asyncio
 import logging
@@ -66,7 +66,7 @@ def worker(
 @users_app.command("create")
 def users_create(name: str) -> None:
     """Create a user; prints the new API key alone on the last line (shown only this once)."""
-    from tradegraph.commands import create_user
+    from cli.accounts import create_user
 
     user_id, key = asyncio.run(create_user(name))
     typer.echo(f"created user {name!r} (id {user_id}); store this API key now, it is not shown again:")
@@ -82,7 +82,7 @@ def models_create(
     approval_notional: Annotated[str | None, typer.Option(help="Pause orders above this notional.")] = None,
 ) -> None:
     """Create a trading model for a user; prints its id."""
-    from tradegraph.commands import create_model
+    from cli.accounts import create_model
 
     limits = RiskLimits(approval_notional=Decimal(approval_notional) if approval_notional else None)
     model = asyncio.run(create_model(user, name, signature, Decimal(initial_cash), limits))
@@ -103,7 +103,7 @@ def backtest(
     ] = None,
 ) -> None:
     """Run a session in-process with a progress bar, then print its performance."""
-    from tradegraph.backtest import run_backtest
+    from cli.backtest import run_backtest
 
     code = asyncio.run(
         run_backtest(
@@ -120,7 +120,7 @@ def sessions_watch(
     api_key: Annotated[str, typer.Option(envvar="TRADEGRAPH_API_KEY", help="Your API key.")] = "",
 ) -> None:
     """Follow a running session on the server in the terminal."""
-    from tradegraph.watch import watch
+    from cli.watch import watch
 
     raise typer.Exit(asyncio.run(watch(url=url, api_key=api_key, thread_id=thread_id)))
 

@@ -6,8 +6,7 @@ pause for approval is shown and waited out: answer it in the web console or thro
 """
 
 import asyncio
-from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from langgraph_sdk import get_client
@@ -16,8 +15,11 @@ from langgraph_sdk.errors import APIStatusError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
+from typing_extensions import TypedDict
 
-from tradegraph.progress import session_progress
+from cli.progress import session_progress
+from graph.events import FillEvent, SessionEvent
+from tradegraph.money import format_money
 
 EVENT_MODES = '["custom", "updates"]'
 """The stream filter for runs that emit custom events: no full-state `values` over the wire."""
@@ -25,14 +27,25 @@ POLL_S = 1.0
 REJOINS = 5
 
 
-def money(value: Any) -> str:
-    """Decimal string -> `12,345.68`."""
-    return "-" if value is None else f"{Decimal(str(value)):,.2f}"
+def amount(value: Any) -> str:
+    """Money for the terminal: `12,345.68`, or `-` when unknown."""
+    return format_money(value) or "-"
 
 
 def clock_text(clock: str | None) -> str:
     """The session clock (New York wall time) as `2012-01-03 16:00`."""
     return (clock or "")[:16].replace("T", " ")
+
+
+class Mark(TypedDict):
+    """What the progress bar shows after a bar: from an `equity` event, or from streamed values."""
+
+    clock: str
+    bar_index: int
+    bars_total: int | None
+    equity: str | None
+    cash: str | None
+    benchmark: str | None
 
 
 class SessionView:
@@ -41,7 +54,7 @@ class SessionView:
     def __init__(self, progress: Progress, console_url: str) -> None:
         self.progress, self.console_url = progress, console_url
         self.task = progress.add_task("starting", total=None, equity="-")
-        self.last_equity: dict[str, Any] | None = None
+        self.last_mark: Mark | None = None
         self.announced: set[str] = set()
         self.log_bars = not progress.console.is_terminal
 
@@ -51,11 +64,7 @@ class SessionView:
     def on_event(self, event: str, data: Any, *, from_values: bool) -> None:
         """One SSE event of a run."""
         if event == "custom" and isinstance(data, dict):
-            if data.get("clock"):
-                self.progress.update(self.task, description=clock_text(data["clock"]))
-            handler = getattr(self, f"on_{data.get('type')}", None)
-            if handler:
-                handler(data)
+            self.on_custom(cast(SessionEvent, data))
         elif event == "error":
             self.failed(data)
         elif isinstance(data, dict):
@@ -63,9 +72,9 @@ class SessionView:
                 self.pending(data["__interrupt__"][0])
             if from_values and event == "values" and data.get("portfolio"):
                 portfolio = data["portfolio"]
-                self.on_equity(
+                self.on_mark(
                     {
-                        "clock": data.get("clock"),
+                        "clock": data.get("clock", ""),
                         "bar_index": data.get("bar_index", 0),
                         "bars_total": data.get("bars_total"),
                         "equity": portfolio.get("equity"),
@@ -74,39 +83,55 @@ class SessionView:
                     }
                 )
 
-    def on_decision(self, e: dict[str, Any]) -> None:
-        line = f"{clock_text(e['clock'])}  decision ({e['decider']}) {e['status']}: {escape(e['reason'])}"
-        self.say(f"[dim]{line}[/dim]" if e["status"] == "ok" else f"[yellow]{line}[/yellow]")
+    def on_custom(self, e: SessionEvent) -> None:
+        """A session event (graph/events.py)."""
+        if e.get("clock"):
+            self.progress.update(self.task, description=clock_text(e["clock"]))
+        if e["type"] == "decision":
+            line = f"{clock_text(e['clock'])}  decision ({e['decider']}) {e['status']}: {escape(e['reason'])}"
+            self.say(f"[dim]{line}[/dim]" if e["status"] == "ok" else f"[yellow]{line}[/yellow]")
+        elif e["type"] == "verdict":
+            status = e["status"].replace("_", " ")
+            self.say(
+                f"{clock_text(e['clock'])}  verdict  {e['side']} {e['quantity']} {e['symbol']} "
+                f"notional {amount(e['notional'])}: {status} ({e['rule']}: {escape(e['reason'])})"
+            )
+        elif e["type"] == "fill":
+            self.on_fill(e)
+        elif e["type"] == "equity":
+            self.on_mark(
+                {
+                    "clock": e["clock"],
+                    "bar_index": e["bar_index"],
+                    "bars_total": e["bars_total"],
+                    "equity": e["equity"],
+                    "cash": e["cash"],
+                    "benchmark": e["benchmark"],
+                }
+            )
 
-    def on_verdict(self, e: dict[str, Any]) -> None:
-        status = e["status"].replace("_", " ")
-        self.say(
-            f"{clock_text(e['clock'])}  verdict  {e['side']} {e['quantity']} {e['symbol']} "
-            f"notional {money(e['notional'])}: {status} ({e['rule']}: {escape(e['reason'])})"
-        )
-
-    def on_fill(self, e: dict[str, Any]) -> None:
+    def on_fill(self, e: FillEvent) -> None:
         label = "FILL    " if e["status"] == "filled" else "REJECTED"
         line = (
             f"{clock_text(e['clock'])}  {label} {e['side']} {e['quantity']} {e['symbol']} "
-            f"@ {money(e['price'])} = {money(e['notional'])}"
+            f"@ {amount(e['price'])} = {amount(e['notional'])}"
         )
         self.say(line if e["status"] == "filled" else f"{line} ({escape(e.get('reason') or '')})")
 
-    def on_equity(self, e: dict[str, Any]) -> None:
-        self.last_equity = e
+    def on_mark(self, e: Mark) -> None:
+        self.last_mark = e
         self.progress.update(
             self.task,
-            total=e.get("bars_total"),
-            completed=int(e.get("bar_index", 0)) + 1,
-            description=clock_text(e.get("clock")),
-            equity=money(e.get("equity")),
+            total=e["bars_total"],
+            completed=int(e["bar_index"]) + 1,
+            description=clock_text(e["clock"]),
+            equity=amount(e["equity"]),
         )
         if self.log_bars:
-            benchmark = f", buy and hold {money(e['benchmark'])}" if e.get("benchmark") else ""
+            benchmark = f", buy and hold {amount(e['benchmark'])}" if e["benchmark"] else ""
             self.say(
-                f"{clock_text(e.get('clock'))}  bar {int(e.get('bar_index', 0)) + 1} of "
-                f"{e.get('bars_total')}: equity {money(e.get('equity'))}, cash {money(e.get('cash'))}"
+                f"{clock_text(e['clock'])}  bar {int(e['bar_index']) + 1} of "
+                f"{e['bars_total']}: equity {amount(e['equity'])}, cash {amount(e['cash'])}"
                 f"{benchmark}"
             )
 
@@ -120,7 +145,7 @@ class SessionView:
         self.progress.update(self.task, description=f"{clock_text(order.get('clock'))} paused")
         self.say(
             f"[bold yellow]waiting for approval[/bold yellow]: {order['side']} {order['quantity']} "
-            f"{order['symbol']} @ {money(order['price'])} = {money(order['notional'])}, crossed "
+            f"{order['symbol']} @ {amount(order['price'])} = {amount(order['notional'])}, crossed "
             f"{order['limit']} ({escape(order['reason'])}). Answer it at {self.console_url}"
         )
 
@@ -129,13 +154,13 @@ class SessionView:
         self.say(f"[bold red]session failed[/bold red]: {escape(detail)}")
 
     def finished(self) -> None:
-        e = self.last_equity
+        e = self.last_mark
         if e is None:
             self.say("session finished")
             return
         self.say(
-            f"session finished at {clock_text(e.get('clock'))}: equity {money(e.get('equity'))}, "
-            f"cash {money(e.get('cash'))}, buy and hold {money(e.get('benchmark'))}"
+            f"session finished at {clock_text(e['clock'])}: equity {amount(e['equity'])}, "
+            f"cash {amount(e['cash'])}, buy and hold {amount(e['benchmark'])}"
         )
 
 

@@ -1,4 +1,4 @@
-"""What a tool may know about the session, read from graph state (never from process config)."""
+"""Who is calling a tool: the bot's identity, clock and mode, read from graph state (never process config)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +12,7 @@ from tradegraph.market.prices import Mode
 
 
 @dataclass(frozen=True)
-class ToolSession:
+class ToolCaller:
     """Identity, clock and database of the session a tool call belongs to."""
 
     model_id: int
@@ -24,10 +24,10 @@ class ToolSession:
     pool: Pool
 
 
-async def session_of(runtime: ToolRuntime[SessionContext, Any]) -> ToolSession:
+async def caller_of(runtime: ToolRuntime[SessionContext, Any]) -> ToolCaller:
     """The calling session, from the injected graph state."""
     state = runtime.state
-    return ToolSession(
+    return ToolCaller(
         model_id=state["model_id"],
         signature=state["signature"],
         clock=datetime.fromisoformat(state["clock"]),

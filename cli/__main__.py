@@ -1,0 +1,5 @@
+"""`python -m cli`: the same as the `tradegraph` command."""
+
+from cli.main import app
+
+app()

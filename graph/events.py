@@ -1,0 +1,72 @@
+"""The custom stream events of a session: what nodes write with `runtime.stream_writer`.
+
+Clients read them from the `custom` stream mode: `cli/watch.py`, `cli/backtest.py` and the
+console's `server/console/static/live.js` (which follows these shapes field for field). Each
+event carries its `type` and the session `clock` (ISO 8601, New York time) of the bar it is about.
+"""
+
+from typing import Literal
+
+from typing_extensions import TypedDict
+
+from tradegraph.orders import ExecutionStatus, VerdictStatus
+
+
+class DecisionEvent(TypedDict):
+    """How the decider fared at a bar: `ok`, or `failed` with the reason (never a silent hold)."""
+
+    type: Literal["decision"]
+    clock: str
+    bar_index: int
+    decider: str
+    status: Literal["ok", "failed"]
+    reason: str
+
+
+class VerdictEvent(TypedDict):
+    """A risk verdict (from `risk_check`, or a reviewer's answer seen by `execute`)."""
+
+    type: Literal["verdict"]
+    clock: str
+    proposal_id: str
+    symbol: str
+    side: str
+    quantity: float | int | str | None
+    price: str | None
+    notional: str | None
+    status: VerdictStatus
+    rule: str
+    reason: str
+
+
+class FillEvent(TypedDict):
+    """The ledger's execution report of one order: `filled` with price and notional, or `rejected`."""
+
+    type: Literal["fill"]
+    clock: str
+    client_order_id: str
+    symbol: str
+    side: str
+    quantity: int
+    price: str | None
+    notional: str | None
+    status: ExecutionStatus
+    rule: str
+    reason: str
+    replayed: bool
+
+
+class EquityEvent(TypedDict):
+    """The portfolio and buy-and-hold marked at the end of a bar (money as decimal strings)."""
+
+    type: Literal["equity"]
+    clock: str
+    bar_index: int
+    bars_total: int
+    equity: str
+    cash: str
+    benchmark: str
+
+
+SessionEvent = DecisionEvent | VerdictEvent | FillEvent | EquityEvent
+"""Any custom event of a session; tell them apart by `type`."""
