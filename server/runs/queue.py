@@ -8,7 +8,7 @@ jobs whose worker stopped beating (killed, crashed), so their runs continue else
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Protocol
 from uuid import UUID
 
 import procrastinate
@@ -66,10 +66,16 @@ def make_queue_pool(url: str, concurrency: int) -> AsyncConnectionPool:
     return AsyncConnectionPool(url, min_size=1, max_size=concurrency + 3, open=False)
 
 
+class Executor(Protocol):
+    """What a worker hands each run job to (server/runs/executor.py)."""
+
+    async def execute(self, run_id: UUID) -> None: ...
+
+
 class WorkerHandle:
     """An in-process procrastinate worker running as an asyncio task."""
 
-    def __init__(self, executor: Any, concurrency: int) -> None:
+    def __init__(self, executor: Executor, concurrency: int) -> None:
         self._task = asyncio.create_task(
             queue.run_worker_async(
                 concurrency=concurrency,

@@ -1,5 +1,6 @@
 /* The live session page: replays and follows every run of the thread over the API's SSE stream,
-   rejoining with Last-Event-ID when the connection drops, and answers approvals. */
+   rejoining with Last-Event-ID when the connection drops, and answers approvals.
+   The custom events it reads (decision, verdict, fill, equity) are defined in graph/events.py. */
 (function () {
   "use strict";
   const root = document.getElementById("live");
