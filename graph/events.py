@@ -9,7 +9,7 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
-from tradegraph.orders import ExecutionStatus, VerdictStatus
+from tradegraph.orders import ExecutionReport, Verdict
 
 
 class DecisionEvent(TypedDict):
@@ -23,37 +23,18 @@ class DecisionEvent(TypedDict):
     reason: str
 
 
-class VerdictEvent(TypedDict):
-    """A risk verdict (from `risk_check`, or a reviewer's answer seen by `execute`)."""
+class VerdictEvent(Verdict):
+    """A risk verdict (from `risk_check`, or a reviewer's answer seen by `execute`), with its bar."""
 
     type: Literal["verdict"]
     clock: str
-    proposal_id: str
-    symbol: str
-    side: str
-    quantity: float | int | str | None
-    price: str | None
-    notional: str | None
-    status: VerdictStatus
-    rule: str
-    reason: str
 
 
-class FillEvent(TypedDict):
-    """The ledger's execution report of one order: `filled` with price and notional, or `rejected`."""
+class FillEvent(ExecutionReport):
+    """The ledger's execution report of one order (`filled` with price and notional, or `rejected`)."""
 
     type: Literal["fill"]
     clock: str
-    client_order_id: str
-    symbol: str
-    side: str
-    quantity: int
-    price: str | None
-    notional: str | None
-    status: ExecutionStatus
-    rule: str
-    reason: str
-    replayed: bool
 
 
 class EquityEvent(TypedDict):
