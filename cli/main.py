@@ -22,7 +22,17 @@ app.add_typer(sessions_app, name="sessions")
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Text lines, or one JSON object per line with `TRADEGRAPH_LOG_FORMAT=json`."""
+    from tradegraph.settings import get_settings
+
+    handler = logging.StreamHandler()
+    if get_settings().log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 

@@ -5,11 +5,12 @@ start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> next bar.
 
 from typing import Any
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
+from langgraph.types import RetryPolicy
 
+from graph.checkpointer import ResilientPostgresSaver
 from graph.context import SessionContext
 from graph.routes import after_decide, after_execute, after_risk_check
 from graph.state import SessionInput, SessionState
@@ -19,20 +20,23 @@ from nodes.execute import execute
 from nodes.risk_check import risk_check
 from nodes.start import start
 from tools import TRADING_TOOLS
-from tradegraph.database import Pool
+from tradegraph.database import Pool, is_disconnect
 
 GRAPH_ID = "trading_session"
+DATABASE_RETRY = RetryPolicy(max_interval=5.0, max_attempts=10, retry_on=is_disconnect)
+"""A node that loses the database is run again once it answers (about 30 s in all): every node is
+safe to re-run, and `execute` books each order once whatever the attempt."""
 
 
 def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, SessionState]:
     """The uncompiled builder; compile it with or without a checkpointer."""
     builder = StateGraph(SessionState, context_schema=SessionContext, input_schema=SessionInput)
-    builder.add_node("start", start)
-    builder.add_node("decide", decide)
-    builder.add_node("tools", ToolNode(TRADING_TOOLS, handle_tool_errors=True))
-    builder.add_node("risk_check", risk_check)
-    builder.add_node("approve", approve)
-    builder.add_node("execute", execute)
+    builder.add_node("start", start, retry_policy=DATABASE_RETRY)
+    builder.add_node("decide", decide, retry_policy=DATABASE_RETRY)
+    builder.add_node("tools", ToolNode(TRADING_TOOLS, handle_tool_errors=True), retry_policy=DATABASE_RETRY)
+    builder.add_node("risk_check", risk_check, retry_policy=DATABASE_RETRY)
+    builder.add_node("approve", approve, retry_policy=DATABASE_RETRY)
+    builder.add_node("execute", execute, retry_policy=DATABASE_RETRY)
     builder.add_edge(START, "start")
     builder.add_edge("start", "decide")
     builder.add_conditional_edges("decide", after_decide)
@@ -45,6 +49,6 @@ def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, Sess
 
 def persistent_graph(pool: Pool) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The session graph checkpointed in Postgres through the app's pool (server, worker and CLI)."""
-    compiled = build_graph().compile(checkpointer=AsyncPostgresSaver(pool))
+    compiled = build_graph().compile(checkpointer=ResilientPostgresSaver(pool))
     compiled.name = GRAPH_ID
     return compiled

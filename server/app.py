@@ -1,7 +1,9 @@
 """The FastAPI app: one pool, migrations and checkpoint tables at start, run workers in-process."""
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,19 +12,32 @@ from fastapi.middleware.cors import CORSMiddleware
 from server import console
 from server.bootstrap import check_startup, refuse_unsafe_database
 from server.errors import BodyGuard, install_error_handlers
+from server.metrics import database_error
+from server.ratelimit import RateLimit, parse_limits
 from server.routers import assistants, meta, models, runs, threads
 from server.services import RunServices
 from tradegraph.bootstrap import prepare_database
-from tradegraph.database import database_url, make_pool
+from tradegraph.database import DISCONNECT_LISTENERS, database_url, make_pool
 from tradegraph.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(*, workers: int | None = None) -> FastAPI:
-    """The service; `workers` in-process run slots (settings default; 0 for an API-only process)."""
+def _log_fatal(reason: str) -> None:
+    log.critical("%s", reason)
+
+
+def create_app(*, workers: int | None = None, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
+    """The service; `workers` in-process run slots (settings default; 0 for an API-only process).
+
+    `on_fatal` is told when the run worker cannot be kept alive; `tradegraph serve` then exits non-zero.
+    """
     settings = get_settings()
     slots = settings.workers if workers is None else workers
+    try:
+        parse_limits(settings.rate_limit)
+    except ValueError as exc:
+        raise ValueError(f"TRADEGRAPH_RATE_LIMIT {settings.rate_limit!r} is not a rate limit: {exc}") from exc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,15 +48,19 @@ def create_app(*, workers: int | None = None) -> FastAPI:
         await pool.open()
         try:
             await check_startup(pool, settings)
-            services = await RunServices.start(url, pool, workers=slots)
+            services = await RunServices.start(url, pool, workers=slots, on_fatal=on_fatal or _log_fatal)
         except BaseException:
             await pool.close()
             raise
         app.state.pool, app.state.services = pool, services
+        DISCONNECT_LISTENERS.append(database_error)
+        if services.worker is not None:  # fault injection: `kill -USR1 <pid>` kills the run worker task
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, services.worker.kill)
         log.info("tradegraph ready with %d run worker slot(s)", slots)
         try:
             yield
         finally:
+            DISCONNECT_LISTENERS.remove(database_error)
             await services.stop()
             await pool.close()
 
@@ -56,6 +75,7 @@ def create_app(*, workers: int | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(console.router)
     app.add_middleware(BodyGuard)
+    app.add_middleware(RateLimit, limits=settings.rate_limit)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

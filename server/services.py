@@ -1,5 +1,6 @@
 """What the app and the workers share: the pool, the compiled graph, the lifecycle, notifier and worker."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +11,14 @@ from graph.builder import persistent_graph
 from server.runs.executor import RunExecutor
 from server.runs.lifecycle import RunLifecycle
 from server.runs.notifier import Notifier
-from server.runs.queue import WorkerHandle, make_queue_pool, queue
+from server.runs.queue import make_queue_pool, queue
+from server.runs.supervisor import StalledJobSweeper, WorkerSupervisor
 from tradegraph.database import Pool
+from tradegraph.settings import get_settings
+
+
+def _log_only(reason: str) -> None:
+    """Default `on_fatal`: nothing to stop (the caller watches `worker.health`)."""
 
 
 @dataclass
@@ -23,11 +30,17 @@ class RunServices:
     lifecycle: RunLifecycle
     notifier: Notifier
     queue_pool: AsyncConnectionPool[Any]
-    worker: WorkerHandle | None
+    sweeper: StalledJobSweeper
+    worker: WorkerSupervisor | None
 
     @classmethod
-    async def start(cls, url: str, pool: Pool, *, workers: int) -> "RunServices":
-        """Open the queue, start listening, and start `workers` in-process run slots (0 for none)."""
+    async def start(
+        cls, url: str, pool: Pool, *, workers: int, on_fatal: Callable[[str], None] = _log_only
+    ) -> "RunServices":
+        """Open the queue, start listening and sweeping, and start `workers` run slots (0 for none).
+
+        `on_fatal` is called when the worker cannot be kept alive: the process should exit non-zero.
+        """
         graph = persistent_graph(pool)
         lifecycle = RunLifecycle(pool, graph)
         notifier = Notifier(url)
@@ -35,13 +48,20 @@ class RunServices:
         queue_pool = make_queue_pool(url, max(workers, 1))
         await queue_pool.open()
         await queue.open_async(pool=queue_pool)
-        worker = WorkerHandle(RunExecutor(pool, graph, lifecycle), workers) if workers > 0 else None
-        return cls(pool, graph, lifecycle, notifier, queue_pool, worker)
+        executor = RunExecutor(pool, graph, lifecycle)
+        restart_s = get_settings().worker_restart_s
+        worker = (
+            WorkerSupervisor(executor, workers, on_fatal=on_fatal, restart_s=restart_s)
+            if workers > 0
+            else None
+        )
+        return cls(pool, graph, lifecycle, notifier, queue_pool, StalledJobSweeper(), worker)
 
     async def stop(self) -> None:
-        """Stop the worker, then the queue and the notifier."""
+        """Stop the worker and the sweeper, then the queue and the notifier."""
         if self.worker:
             await self.worker.stop()
+        await self.sweeper.stop()
         await queue.close_async()
         await self.queue_pool.close()
         await self.notifier.stop()

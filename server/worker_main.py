@@ -9,18 +9,28 @@ from tradegraph.database import database_url, make_pool
 
 
 async def run_worker(*, concurrency: int) -> None:
-    """Execute queued runs until SIGINT/SIGTERM."""
+    """Execute queued runs until SIGINT/SIGTERM; exits non-zero when the worker cannot be kept alive."""
     url = database_url()
     await prepare_database(url)
     pool = make_pool(url, min_size=1, max_size=concurrency + 4)
     await pool.open()
-    services = await RunServices.start(url, pool, workers=concurrency)
     stop = asyncio.Event()
+    fatal: list[str] = []
+
+    def give_up(reason: str) -> None:
+        fatal.append(reason)
+        stop.set()
+
+    services = await RunServices.start(url, pool, workers=concurrency, on_fatal=give_up)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if services.worker is not None:  # fault injection: `kill -USR1 <pid>` kills the run worker task
+        loop.add_signal_handler(signal.SIGUSR1, services.worker.kill)
     try:
         await stop.wait()
     finally:
         await services.stop()
         await pool.close()
+    if fatal:
+        raise SystemExit(f"tradegraph worker stopped: {fatal[0]}")

@@ -1,12 +1,15 @@
 """Where the database is: `DATABASE_URL`, or an embedded PostgreSQL in the checkout; and pool helpers."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from tradegraph.settings import get_settings
 
@@ -57,6 +60,55 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
         kwargs=CONNECTION_KWARGS,
         max_idle=300,
     )
+
+
+T = TypeVar("T")
+
+OUTAGE_BUDGET_S = 45.0
+"""How long a database call keeps retrying a lost connection before it gives up (a restart is ~1-30 s)."""
+
+
+DISCONNECT_LISTENERS: list[Callable[[str], None]] = []
+"""Told (with what was running) each time `retrying` meets a lost connection: the service counts them."""
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether an error means the database went away (restart, failover, terminated backend).
+
+    Such errors are worth retrying once the database answers again; any other database error
+    (a constraint, bad SQL) is not. Libraries that wrap psycopg's errors keep them as `__cause__`.
+    """
+    while exc is not None:
+        if isinstance(exc, psycopg.OperationalError | PoolTimeout):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
+async def retrying(call: Callable[[], Awaitable[T]], *, what: str, budget_s: float = OUTAGE_BUDGET_S) -> T:
+    """Run `call`, retrying with backoff while the database is unreachable, for at most `budget_s`.
+
+    Only for calls that are safe to repeat (reads, idempotent writes). The last error is raised
+    when the budget runs out.
+    """
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_disconnect),
+        wait=wait_exponential(multiplier=0.2, max=3.0),
+        stop=stop_after_delay(budget_s),
+        before_sleep=lambda state: _lost_connection(
+            what, state.outcome.exception() if state.outcome else None
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            return await call()
+    raise AssertionError(f"unreachable: {what}")
+
+
+def _lost_connection(what: str, error: BaseException | None) -> None:
+    log.warning("%s: database unreachable (%s); retrying", what, error)
+    for listener in DISCONNECT_LISTENERS:
+        listener(what)
 
 
 _default_pool: Pool | None = None

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, alias="TRADEGRAPH_WORKERS")
     """Concurrent runs executed by the in-process worker of `tradegraph serve`."""
 
+    worker_restart_s: float = Field(default=1.0, gt=0, alias="TRADEGRAPH_WORKER_RESTART_S")
+    """A dead run worker is restarted after this many seconds (times the deaths in a row)."""
+
+    stuck_after_s: float = Field(default=60.0, gt=0, alias="TRADEGRAPH_STUCK_AFTER_S")
+    """A stream or wait on a run ends with an error once no live worker has existed for this long."""
+
+    rate_limit: str = Field(default="100/second", alias="TRADEGRAPH_RATE_LIMIT")
+    """Requests allowed per API key, in `limits` notation (`100/second;2000/minute`); `none` for no limit."""
+
+    log_format: Literal["text", "json"] = Field(default="text", alias="TRADEGRAPH_LOG_FORMAT")
+    """`json` writes one JSON object per log line (for log shippers)."""
+
 
 @lru_cache
 def get_settings() -> Settings:

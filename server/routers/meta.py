@@ -1,11 +1,16 @@
-"""Unauthenticated meta routes: liveness and server info."""
+"""Unauthenticated meta routes: liveness, readiness, metrics and server info."""
 
 from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 import tradegraph
+from server.deps import ServicesDep
+from server.health import readiness
+from server.metrics import exposition
 
 router = APIRouter(tags=["meta"])
 
@@ -14,6 +19,24 @@ router = APIRouter(tags=["meta"])
 async def ok() -> dict[str, Any]:
     """Liveness."""
     return {"ok": True, "services": {}}
+
+
+@router.get("/ready")
+async def ready(services: ServicesDep) -> JSONResponse:
+    """Readiness: 200 when runs can be served, 503 naming each failed check (for load balancers, probes)."""
+    checks = await readiness(services)
+    failed = {name: reason for name, reason in checks.items() if reason != "ok"}
+    if failed:
+        detail = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
+        return JSONResponse({"ready": False, "detail": detail, "checks": checks}, status_code=503)
+    return JSONResponse({"ready": True, "checks": checks})
+
+
+@router.get("/metrics")
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    running = services.worker is not None and services.worker.health.running
+    return Response(await exposition(services.pool, worker_running=running), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/info")

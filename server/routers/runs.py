@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from server.deps import CurrentUser, PoolDep, ServicesDep
 from server.routers.threads import owned_thread
 from server.runs.create import create_run, run_json
-from server.runs.follow import run_events, run_result, wait_until_done
+from server.runs.follow import RunStuck, run_events, run_result, wait_until_done
 from server.runs.lifecycle import CancelAction
 from server.schemas import RunCreate
 from server.services import RunServices
@@ -98,7 +98,11 @@ async def _waited_body(services: RunServices, run: RunRow, thread_id: UUID) -> A
             done, _ = await asyncio.wait({waiting}, timeout=KEEPALIVE_S)
             if not done:
                 yield b"\n"
-        yield json.dumps(await run_result(services, waiting.result(), thread_id)).encode()
+        try:
+            result = await run_result(services, waiting.result(), thread_id)
+        except RunStuck as exc:
+            result = {"__error__": {"error": "RunStuck", "message": str(exc)}}
+        yield json.dumps(result).encode()
     finally:
         waiting.cancel()
 
@@ -214,6 +218,9 @@ async def cancel_run(
             409, f"run {run_id} is {run['status']}; only pending or running runs can be cancelled"
         )
     if wait:
-        await wait_until_done(services, run_id)
+        try:
+            await wait_until_done(services, run_id)
+        except RunStuck as exc:
+            raise HTTPException(504, f"cancellation requested, but {exc}") from exc
         return Response(status_code=204)
     return Response(status_code=202)

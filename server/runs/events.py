@@ -9,13 +9,14 @@ from typing_extensions import TypedDict
 
 from server.runs.notifier import CHANNEL
 from server.serialization import to_jsonable
-from tradegraph.database import Pool
+from tradegraph.database import Pool, retrying
 
 INSERT_EVENTS = """
 WITH stored AS (
     INSERT INTO run_events (run_id, seq, event, data)
     SELECT %s::uuid, seq, event, data
     FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS e(seq, event, data)
+    ON CONFLICT (run_id, seq) DO NOTHING  -- a batch retried after a lost connection is stored once
     RETURNING 1
 )
 SELECT pg_notify(%s, %s), (SELECT count(*) FROM stored)
@@ -84,5 +85,10 @@ class EventWriter:
             return
         batch, self._pending = self._pending, []
         seqs, names, data = (list(column) for column in zip(*batch, strict=True))
-        async with self._pool.connection() as conn:  # one atomic statement: store, then wake readers
-            await conn.execute(INSERT_EVENTS, (self._run_id, seqs, names, data, CHANNEL, self._run_id))
+        params = (self._run_id, seqs, names, data, CHANNEL, self._run_id)
+
+        async def store() -> None:
+            async with self._pool.connection() as conn:  # one atomic statement: store, then wake readers
+                await conn.execute(INSERT_EVENTS, params)
+
+        await retrying(store, what=f"events of run {self._run_id}")

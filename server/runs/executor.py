@@ -7,22 +7,24 @@ run's last checkpoint, and `execute`'s idempotent client order ids keep fills ex
 
 import asyncio
 import logging
+import time
 from typing import Any
 from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 
 from graph.config import run_config, thread_config
 from graph.context import SessionContext
+from server import metrics
 from server.runs.events import EventWriter, next_seq
 from server.runs.job import RunJob
 from server.runs.lifecycle import RunLifecycle
 from server.runs.translate import graph_modes, to_events
 from server.store import runs as run_store
 from server.store.runs import RunRow
-from tradegraph.database import Pool
+from tradegraph.database import Pool, is_disconnect, retrying
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ DELETE_CANCELLED_WRITES = """
 DELETE FROM checkpoint_writes
 WHERE thread_id = %s AND checkpoint_ns = '' AND checkpoint_id = %s AND task_id = ANY(%s)
 """
+MAX_REENTRIES = 5
+"""How many database outages one run may live through before it fails."""
 SAFE_ERRORS = (ValueError, TypeError, KeyError, PermissionError, LookupError, RuntimeError, TimeoutError)
 
 
@@ -55,40 +59,67 @@ class RunExecutor:
         first_seq = 1 if run["attempt"] == 1 else await next_seq(self.pool, str(run_id))
         writer = EventWriter(self.pool, str(run_id), first_seq)
         writer.emit("metadata", {"run_id": str(run_id), "attempt": run["attempt"]})
-        error = None
+        error, started = None, time.perf_counter()
         try:
-            await self._stream(run, writer)
+            await self._stream_through_outages(run, writer)
         except asyncio.CancelledError:
             await asyncio.shield(self._cancelled(run, writer))
             raise
         except Exception as exc:
             log.warning("run %s failed: %s", run_id, exc, exc_info=not isinstance(exc, SAFE_ERRORS))
             error = error_body(exc)
-        snapshot = None if error else await self.graph.aget_state(thread_config(run["thread_id"]))
-        await self.lifecycle.finish(
-            run, error=error, snapshot=snapshot
-        )  # final before the last event is seen
+        snapshot = None if error else await retrying(lambda: self._snapshot(run), what=f"run {run_id} result")
+        await self.lifecycle.finish(run, error=error, snapshot=snapshot)  # final before the last event
+        metrics.RUN_SECONDS.labels(outcome="error" if error else "success").observe(
+            time.perf_counter() - started
+        )
         if error:
             writer.emit("error", error)
         else:
             writer.emit("end", None)
         await writer.close()
 
-    async def _stream(self, run: RunRow, writer: EventWriter) -> None:
+    async def _stream_through_outages(self, run: RunRow, writer: EventWriter) -> None:
+        """Stream the run; when the database goes away, wait for it and continue from the last checkpoint.
+
+        Nodes retry their own database calls (graph/builder.py); this covers what happens between
+        them (checkpoint writes). A re-entry with the same run id continues the run, and `execute`'s
+        client order ids keep fills exactly-once. After MAX_REENTRIES, or when the database stays
+        away longer than OUTAGE_BUDGET_S, the run fails with the database error.
+        """
+        for reentry in range(MAX_REENTRIES + 1):
+            try:
+                await self._stream(run, writer, reentry=reentry > 0)
+                return
+            except Exception as exc:
+                if not is_disconnect(exc) or reentry == MAX_REENTRIES:
+                    raise
+                log.warning("run %s lost the database (%s); continuing once it answers", run["run_id"], exc)
+                metrics.database_error(f"run {run['run_id']}")
+                await retrying(lambda: self._snapshot(run), what=f"run {run['run_id']} re-entry")
+
+    async def _snapshot(self, run: RunRow) -> StateSnapshot:
+        return await self.graph.aget_state(thread_config(run["thread_id"]))
+
+    async def _stream(self, run: RunRow, writer: EventWriter, *, reentry: bool = False) -> None:
         job = RunJob.model_validate(run["kwargs"])
         payload: Any = Command(**job.command) if job.command else job.input
+        if reentry and ((await self._snapshot(run)).metadata or {}).get("run_id") == str(run["run_id"]):
+            payload = None  # this run has checkpointed: continue from there, never re-send its command
         if payload is None or run["attempt"] > 1 or job.command:
             await self._forget_cancelled_tasks(run["thread_id"])
         async for part in self.graph.astream(
             payload,
             self.config_of(run, job),
             context=SessionContext(pool=self.pool),
-            stream_mode=graph_modes(job.stream_mode),
+            stream_mode=graph_modes([*job.stream_mode, "custom"]),  # custom always: metrics count its events
             interrupt_before=job.interrupt_before,
             interrupt_after=job.interrupt_after,
             durability=job.durability,
             version="v2",
         ):
+            if part["type"] == "custom":
+                metrics.observe_custom(part["data"])
             for event, data in to_events(part, job.stream_mode):
                 writer.emit(event, data)
 
@@ -110,7 +141,7 @@ class RunExecutor:
     @staticmethod
     def config_of(run: RunRow, job: RunJob) -> RunnableConfig:
         """The LangGraph config: the thread, the run id (for re-entry), and the session's step budget."""
-        return run_config(
+        config = run_config(
             str(run["thread_id"]),
             bars_total=job.bars_total,
             run_id=run["run_id"],
@@ -118,6 +149,8 @@ class RunExecutor:
             configurable=job.config.get("configurable", {}),
             checkpoint_id=job.checkpoint_id,
         )
+        config["callbacks"] = [metrics.LlmMetrics()]
+        return config
 
     async def _cancelled(self, run: RunRow, writer: EventWriter) -> None:
         """Cancelled: by a client (keep checkpoints, or erase the run on rollback), or by shutdown."""

@@ -1,7 +1,13 @@
-"""Follow a run from its stored events: SSE streams (with rejoin) and waiting for the result."""
+"""Follow a run from its stored events: SSE streams (with rejoin) and waiting for the result.
+
+Following never hangs forever: a run that nothing will execute (no live worker anywhere for
+`stuck_after_s`, or a database that stays unreachable) ends the stream or the wait with an error
+that says why. The run itself stays queued and continues when a worker comes back.
+"""
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -9,68 +15,123 @@ from uuid import UUID
 from sse_starlette import ServerSentEvent
 
 from graph.config import thread_config
-from server.runs.events import events_after
+from server.runs.events import StoredEvent, events_after
+from server.runs.queue import queue_stats
 from server.serialization import dumps
 from server.services import RunServices
 from server.state_json import final_values
 from server.store import runs as run_store
 from server.store.runs import ACTIVE, RunRow
+from tradegraph.database import is_disconnect, retrying
+from tradegraph.settings import get_settings
 
 TERMINAL = ("end", "error")
 WAKE_EVERY_S = 5.0
 GRACE_FOR_END_S = 5.0
 """How long a stream waits for the worker's final event after a run was marked finished."""
+CHECK_WORKERS_EVERY_S = 5.0
 
 
-async def _run_status(services: RunServices, run_id: UUID) -> str | None:
-    async with services.pool.connection() as conn:
-        run = await run_store.get_run(conn, run_id=run_id)
-    return run["status"] if run else None
+class RunStuck(Exception):
+    """Nothing can make progress on the run; the message says why."""
+
+
+class ProgressWatch:
+    """Notices when no live worker exists (in any process) for longer than `stuck_after_s`."""
+
+    def __init__(self, services: RunServices) -> None:
+        self.services, self.limit = services, get_settings().stuck_after_s
+        self._no_worker_since: float | None = None
+        self._checked = float("-inf")
+
+    async def check(self, run_id: UUID) -> None:
+        """Raise RunStuck once the run has had no live worker for too long."""
+        now = asyncio.get_running_loop().time()
+        if now - self._checked < CHECK_WORKERS_EVERY_S:
+            return
+        self._checked = now
+        if (await queue_stats(self.services.pool)).live_workers:
+            self._no_worker_since = None
+            return
+        self._no_worker_since = self._no_worker_since or now
+        if now - self._no_worker_since >= self.limit:
+            raise RunStuck(
+                f"run {run_id} cannot progress: no live run worker has sent a heartbeat for "
+                f"{self.limit:.0f} s (start `tradegraph serve` or `tradegraph worker`); it stays queued"
+            )
+
+
+async def _read(services: RunServices, what: str, call: Any) -> Any:
+    """A database read that rides out a restart, or RunStuck when the database stays away."""
+    try:
+        return await retrying(call, what=what)
+    except Exception as exc:
+        if is_disconnect(exc):
+            raise RunStuck(f"the database is unreachable ({type(exc).__name__}: {exc})") from exc
+        raise
+
+
+async def _run(services: RunServices, run_id: UUID) -> RunRow | None:
+    async def read() -> RunRow | None:
+        async with services.pool.connection() as conn:
+            return await run_store.get_run(conn, run_id=run_id)
+
+    row: RunRow | None = await _read(services, f"follow run {run_id}", read)
+    return row
+
+
+def _error_event(exc: RunStuck, seq: int) -> ServerSentEvent:
+    return ServerSentEvent(data=dumps({"error": "RunStuck", "message": str(exc)}), event="error", id=str(seq))
 
 
 async def run_events(
     services: RunServices, run_id: UUID, *, after: int = 0, modes: set[str] | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     """Stored events after `after`, then live ones, until the run's final `end` or `error`."""
-    seq, finished_at = after, None
-    while True:
-        with services.notifier.waiter(str(run_id)) as woke:
-            rows = await events_after(services.pool, str(run_id), seq)
-            for row in rows:
-                seq = row["seq"]
-                if (
-                    modes is None
-                    or row["event"] in modes
-                    or row["event"] in TERMINAL
-                    or row["event"] == "metadata"
-                ):
-                    yield ServerSentEvent(data=dumps(row["data"]), event=row["event"], id=str(seq))
-                if row["event"] in TERMINAL:
-                    return
-            if rows:
-                continue
-            status = await _run_status(services, run_id)
-            if status is None:  # rolled back: the run and its events are gone
-                yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
-                return
-            if status not in ACTIVE:
-                loop = asyncio.get_running_loop()
-                finished_at = finished_at or loop.time()
-                if loop.time() - finished_at > GRACE_FOR_END_S:
+    seq, finished_at, watch = after, None, ProgressWatch(services)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            with services.notifier.waiter(str(run_id)) as woke:
+                rows: list[StoredEvent] = await _read(
+                    services,
+                    f"events of run {run_id}",
+                    functools.partial(events_after, services.pool, str(run_id), seq),
+                )
+                for row in rows:
+                    seq = row["seq"]
+                    if modes is None or row["event"] in (*modes, *TERMINAL, "metadata"):
+                        yield ServerSentEvent(data=dumps(row["data"]), event=row["event"], id=str(seq))
+                    if row["event"] in TERMINAL:
+                        return
+                if rows:
+                    continue
+                run = await _run(services, run_id)
+                if run is None:  # rolled back: the run and its events are gone
                     yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
                     return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woke.wait(), timeout=1.0 if finished_at else WAKE_EVERY_S)
+                if run["status"] in ACTIVE:
+                    await watch.check(run_id)
+                else:
+                    finished_at = finished_at or loop.time()
+                    if loop.time() - finished_at > GRACE_FOR_END_S:
+                        yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woke.wait(), timeout=1.0 if finished_at else WAKE_EVERY_S)
+    except RunStuck as exc:
+        yield _error_event(exc, seq + 1)
 
 
 async def wait_until_done(services: RunServices, run_id: UUID) -> RunRow | None:
-    """Block until the run is no longer pending or running; returns its row (None if rolled back)."""
+    """Block until the run is no longer pending or running; its row (None if rolled back), or RunStuck."""
+    watch = ProgressWatch(services)
     while True:
         with services.notifier.waiter(str(run_id)) as woke:
-            async with services.pool.connection() as conn:
-                run = await run_store.get_run(conn, run_id=run_id)
+            run = await _run(services, run_id)
             if run is None or run["status"] not in ACTIVE:
                 return run
+            await watch.check(run_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woke.wait(), timeout=WAKE_EVERY_S)
 

@@ -28,7 +28,7 @@ from server.state_json import final_values
 from server.store import runs as run_store
 from server.store.runs import ACTIVE, RunRow, run_row
 from server.store.threads import ThreadStatus
-from tradegraph.database import Pool
+from tradegraph.database import Pool, retrying
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,13 @@ class RunLifecycle:
 
     async def start(self, run_id: UUID) -> RunRow | None:
         """Mark a run running (its thread busy) and count the attempt; None if cancelled or finished."""
-        async with self.pool.connection() as conn:
-            row = await (await conn.execute(START_RUN, (run_id, list(ACTIVE)))).fetchone()
-        return run_row(row) if row else None
+
+        async def started() -> RunRow | None:
+            async with self.pool.connection() as conn:
+                row = await (await conn.execute(START_RUN, (run_id, list(ACTIVE)))).fetchone()
+            return run_row(row) if row else None
+
+        return await retrying(started, what=f"start of run {run_id}")
 
     async def finish(
         self, run: RunRow, *, error: dict[str, str] | None, snapshot: StateSnapshot | None
@@ -185,9 +189,13 @@ class RunLifecycle:
             "active": list(ACTIVE),
             "channel": CHANNEL,
         }
-        async with self.pool.connection() as conn:
-            row = await (await conn.execute(FINISH_RUN, params)).fetchone()
-        return bool(row and row["finished"])
+
+        async def finished() -> bool:
+            async with self.pool.connection() as conn:
+                row = await (await conn.execute(FINISH_RUN, params)).fetchone()
+            return bool(row and row["finished"])
+
+        return await retrying(finished, what=f"end of run {run['run_id']}")
 
     async def cancel(self, run: RunRow, action: CancelAction) -> bool:
         """Mark an active run interrupted and abort its job; False if it was no longer active."""

@@ -1,27 +1,65 @@
 """The run queue: procrastinate jobs over the same Postgres, one run at a time per thread.
 
 Each run is a job locked on its thread id (procrastinate never runs two jobs with one lock at once,
-and takes them in order), woken by LISTEN/NOTIFY. Workers send heartbeats; a periodic task retries
-jobs whose worker stopped beating (killed, crashed), so their runs continue elsewhere.
+and takes them in order), woken by LISTEN/NOTIFY. The connector rides out database restarts:
+queries retry while the database is away and the listener reconnects, so a worker keeps beating.
 """
 
 import asyncio
-import contextlib
 import logging
-from typing import Protocol
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 from uuid import UUID
 
 import procrastinate
 from procrastinate import JobContext
+from procrastinate.connector import Notify
 from procrastinate.jobs import Job
 from psycopg_pool import AsyncConnectionPool
 
+from tradegraph.database import Pool, is_disconnect, retrying
+
 log = logging.getLogger(__name__)
 
-queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 HEARTBEAT_SECONDS = 2.0
 STALLED_AFTER_SECONDS = 8
 """A job whose worker has not beaten for this long is retried (recovery well inside 30 s)."""
+LISTEN_RETRY_S = 1.0
+
+
+class ResilientConnector(procrastinate.PsycopgConnector):
+    """procrastinate's psycopg connector, retrying queries and re-listening across database restarts.
+
+    Without it a restart stops the worker: its heartbeat or listener task fails and procrastinate
+    shuts the worker down. procrastinate's queries are safe to repeat (a job deferred twice for one
+    run is a no-op the second time: the run is no longer pending).
+    """
+
+    async def execute_query_async(self, query: Any, **arguments: Any) -> None:
+        parent = super().execute_query_async
+        await retrying(lambda: parent(query, **arguments), what="queue")
+
+    async def execute_query_one_async(self, query: Any, **arguments: Any) -> Any:
+        parent = super().execute_query_one_async
+        return await retrying(lambda: parent(query, **arguments), what="queue")
+
+    async def execute_query_all_async(self, query: Any, **arguments: Any) -> Any:
+        parent = super().execute_query_all_async
+        return await retrying(lambda: parent(query, **arguments), what="queue")
+
+    async def listen_notify(self, on_notification: Notify, channels: Iterable[str]) -> None:
+        while True:
+            try:
+                await super().listen_notify(on_notification, channels)
+            except Exception as exc:
+                if not is_disconnect(exc):
+                    raise
+                log.warning("queue listener lost the database (%s); listening again", exc)
+                await asyncio.sleep(LISTEN_RETRY_S)
+
+
+queue = procrastinate.App(connector=ResilientConnector())
 
 
 @queue.task(name="tradegraph.execute_run", pass_context=True)
@@ -30,15 +68,17 @@ async def execute_run(context: JobContext, run_id: str) -> None:
     await context.additional_context["executor"].execute(UUID(run_id))
 
 
-@queue.periodic(cron="* * * * * */4", periodic_id="recover-stalled-runs")
-@queue.task(name="tradegraph.recover_stalled_runs", queueing_lock="recover-stalled-runs", pass_context=True)
-async def recover_stalled_runs(context: JobContext, timestamp: int) -> None:
-    """Put back in the queue the runs whose worker died."""
-    manager = context.app.job_manager
-    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS):
+async def retry_stalled_jobs() -> int:
+    """Put back in the queue the run jobs whose worker stopped beating (killed, crashed); how many."""
+    manager = queue.job_manager
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
+    retried = 0
+    for job in stalled:
         if job.task_name == execute_run.name:
             log.warning("retrying run job %s: its worker stopped sending heartbeats", job.id)
             await manager.retry_job(job)
+            retried += 1
+    return retried
 
 
 async def enqueue_run(*, run_id: UUID, thread_id: UUID) -> int:
@@ -61,9 +101,15 @@ async def abort_job(job_id: int) -> None:
     await queue.job_manager.cancel_job_by_id_async(job_id, abort=True)
 
 
-def make_queue_pool(url: str, concurrency: int) -> AsyncConnectionPool:
-    """procrastinate's own small pool (its LISTEN connection plus one per concurrent fetch)."""
-    return AsyncConnectionPool(url, min_size=1, max_size=concurrency + 3, open=False)
+def make_queue_pool(url: str, concurrency: int) -> AsyncConnectionPool[Any]:
+    """procrastinate's own small pool (its LISTEN connection plus one per concurrent fetch).
+
+    Connections are checked on checkout: the queue's few queries can afford it, and after a
+    database restart no query is spent on a dead connection.
+    """
+    return AsyncConnectionPool(
+        url, min_size=1, max_size=concurrency + 3, open=False, check=AsyncConnectionPool.check_connection
+    )
 
 
 class Executor(Protocol):
@@ -72,28 +118,58 @@ class Executor(Protocol):
     async def execute(self, run_id: UUID) -> None: ...
 
 
-class WorkerHandle:
-    """An in-process procrastinate worker running as an asyncio task."""
+async def run_worker(executor: Executor, concurrency: int) -> None:
+    """The procrastinate worker until it stops (cancelled, or a side task failed for good)."""
+    await queue.run_worker_async(
+        concurrency=concurrency,
+        wait=True,
+        install_signal_handlers=False,
+        additional_context={"executor": executor},
+        update_heartbeat_interval=HEARTBEAT_SECONDS,
+        stalled_worker_timeout=STALLED_AFTER_SECONDS * 4,
+        fetch_job_polling_interval=2.0,
+        abort_job_polling_interval=1.0,
+        shutdown_graceful_timeout=5.0,
+        delete_jobs="successful",
+    )
 
-    def __init__(self, executor: Executor, concurrency: int) -> None:
-        self._task = asyncio.create_task(
-            queue.run_worker_async(
-                concurrency=concurrency,
-                wait=True,
-                install_signal_handlers=False,
-                additional_context={"executor": executor},
-                update_heartbeat_interval=HEARTBEAT_SECONDS,
-                stalled_worker_timeout=STALLED_AFTER_SECONDS * 4,
-                fetch_job_polling_interval=2.0,
-                abort_job_polling_interval=1.0,
-                shutdown_graceful_timeout=5.0,
-                delete_jobs="successful",
-            ),
-            name="run-worker",
-        )
 
-    async def stop(self) -> None:
-        """Stop taking jobs; running jobs are given a few seconds, then aborted (and retried later)."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+QUEUE_STATS = """
+SELECT
+    (SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo' AND task_name = %(task)s) AS queued,
+    (SELECT count(*) FROM runs WHERE status = 'pending') AS pending,
+    (SELECT EXTRACT(EPOCH FROM now() - min(created_at)) FROM runs WHERE status = 'pending')
+        AS oldest_pending_s,
+    (SELECT count(*) FROM procrastinate_workers
+     WHERE last_heartbeat > now() - make_interval(secs => %(stalled)s)) AS live_workers,
+    (SELECT EXTRACT(EPOCH FROM now() - max(last_heartbeat)) FROM procrastinate_workers) AS last_heartbeat_s
+"""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The queue as every process sees it: waiting runs, and the workers that could take them."""
+
+    queued: int
+    """Run jobs waiting for a worker: new runs, and runs handed back or retried after a worker died."""
+    pending: int
+    """Runs not started yet."""
+    oldest_pending_s: float | None
+    live_workers: int
+    """Workers (in any process) that sent a heartbeat within STALLED_AFTER_SECONDS."""
+    last_heartbeat_s: float | None
+
+
+async def queue_stats(pool: Pool) -> QueueStats:
+    """One round trip: queued jobs, pending runs and the oldest one's age, live workers, newest heartbeat."""
+    async with pool.connection() as conn:
+        params = {"stalled": STALLED_AFTER_SECONDS, "task": execute_run.name}
+        row = await (await conn.execute(QUEUE_STATS, params)).fetchone()
+    assert row is not None, "a SELECT without FROM returns one row"
+    return QueueStats(
+        queued=int(row["queued"]),
+        pending=int(row["pending"]),
+        oldest_pending_s=None if row["oldest_pending_s"] is None else float(row["oldest_pending_s"]),
+        live_workers=int(row["live_workers"]),
+        last_heartbeat_s=None if row["last_heartbeat_s"] is None else float(row["last_heartbeat_s"]),
+    )
