@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ARTIFACTS
 from tests.support.accounts import owner_and_model
+from tests.support.openai_stub import OpenAIStub, error, trading_policy
 from tests.support.server import ServerProcess
 
 DENIED_BY_RULE = (
@@ -103,3 +104,38 @@ def test_a_hammering_key_gets_429_and_others_do_not(own_database_url: str) -> No
     records = [json.loads(line) for line in lines]
     assert all({"asctime", "levelname", "name", "message"} <= set(r) for r in records)
     assert any("tradegraph ready" in r["message"] for r in records)
+
+
+async def test_llm_calls_are_timed_and_their_failures_counted(own_database_url: str) -> None:
+    key, model = await owner_and_model(own_database_url)
+    one_bar = {
+        "mode": "daily",
+        "start": "2012-01-03",
+        "end": "2012-01-03",
+        "symbols": ["IBM"],
+        "decider": "llm",
+    }
+    with OpenAIStub(trading_policy(symbol="IBM", quantity=2)) as stub:
+        env = {"OPENAI_API_KEY": "test", "OPENAI_BASE_URL": stub.base_url}
+        server = ServerProcess(own_database_url, ARTIFACTS / "llm-metrics.log", workers=1, extra_env=env)
+        server.wait_ready()
+        client = get_client(url=server.url, api_key=key)
+        try:
+            thread = await client.threads.create(metadata={"model_id": model["id"]})
+            assert "__error__" not in await client.runs.wait(
+                thread["thread_id"], "trading_session", input=one_bar
+            )
+            calls = len(stub.requests)
+            timed = scrape(server.url)
+            stub.policy = lambda _request: error(500, "the model is down")
+            failing = await client.threads.create(metadata={"model_id": model["id"]})
+            await client.runs.wait(failing["thread_id"], "trading_session", input=one_bar)
+            after = scrape(server.url)
+        finally:
+            server.stop()
+    assert calls >= 2, "a tool call, then the closing answer"
+    assert value(timed, "tradegraph_llm_call_seconds_count") == calls
+    assert value(timed, "tradegraph_llm_errors_total") == 0
+    assert value(after, "tradegraph_llm_errors_total") == 1, (
+        "one decision failed (after the client's retries)"
+    )
