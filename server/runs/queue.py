@@ -68,17 +68,16 @@ async def execute_run(context: JobContext, run_id: str) -> None:
     await context.additional_context["executor"].execute(UUID(run_id))
 
 
-async def retry_stalled_jobs() -> int:
-    """Put back in the queue the run jobs whose worker stopped beating (killed, crashed); how many."""
-    manager = queue.job_manager
-    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
-    retried = 0
-    for job in stalled:
-        if job.task_name == execute_run.name:
-            log.warning("retrying run job %s: its worker stopped sending heartbeats", job.id)
-            await manager.retry_job(job)
-            retried += 1
-    return retried
+async def stalled_run_jobs() -> list[Job]:
+    """Run jobs in progress whose worker has not sent a heartbeat for STALLED_AFTER_SECONDS."""
+    stalled = await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
+    return [job for job in stalled if job.task_name == execute_run.name]
+
+
+async def retry_job(job: Job) -> None:
+    """Put a stalled job back in the queue; the next worker continues its run from the last checkpoint."""
+    log.warning("retrying run job %s: its worker stopped sending heartbeats", job.id)
+    await queue.job_manager.retry_job(job)
 
 
 async def enqueue_run(*, run_id: UUID, thread_id: UUID) -> int:

@@ -13,7 +13,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.runs.queue import Executor, retry_stalled_jobs, run_worker
+from server.runs.queue import (
+    HEARTBEAT_SECONDS,
+    STALLED_AFTER_SECONDS,
+    Executor,
+    retry_job,
+    run_worker,
+    stalled_run_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +28,11 @@ MAX_RESTARTS = 5
 """Deaths within DEATH_WINDOW_S beyond which the worker is given up and the process exits."""
 DEATH_WINDOW_S = 120.0
 SWEEP_EVERY_S = 4.0
+STEADY_FOR_S = STALLED_AFTER_SECONDS + 2 * HEARTBEAT_SECONDS
+"""The database must have answered promptly for this long before stalled jobs are retried: during an
+outage every worker's heartbeats lapse, and retrying a job its live worker is still running would
+run it twice."""
+SLOW_SWEEP_S = 2.0
 
 
 @dataclass
@@ -99,20 +111,30 @@ class WorkerSupervisor:
 
 
 class StalledJobSweeper:
-    """Retries stalled run jobs every few seconds; errors are logged and the sweep goes on."""
+    """Retries stalled run jobs every few seconds, once the database has been steady; never dies."""
 
     def __init__(self) -> None:
         self.last_error: str | None = None
         self._task = asyncio.create_task(self._sweep(), name="stalled-job-sweeper")
 
     async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        steady_since: float | None = None
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
+            started = loop.time()
             try:
-                await retry_stalled_jobs()
+                stalled = await stalled_run_jobs()
+                if loop.time() - started > SLOW_SWEEP_S:  # the query waited for the database
+                    steady_since = None
+                    continue
+                steady_since = steady_since or started
+                if loop.time() - steady_since >= STEADY_FOR_S:
+                    for job in stalled:
+                        await retry_job(job)
                 self.last_error = None
             except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                steady_since, self.last_error = None, f"{type(exc).__name__}: {exc}"
                 log.warning("stalled-job sweep failed: %s", self.last_error)
 
     async def stop(self) -> None:
