@@ -4,6 +4,7 @@ Failures are never silent: when the model call still fails after the client's re
 decision is recorded as `failed` with the error, in state and on the stream.
 """
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -69,16 +70,24 @@ async def llm_decide(state: SessionState, runtime: Runtime[SessionContext]) -> d
     turn = state.get("llm_turns", 0)
     opening = [await bar_prompt(state, runtime)] if turn == 0 else []
     conversation = [SystemMessage(SYSTEM_PROMPT), *state.get("messages", []), *opening]
+    started = time.perf_counter()
     try:
         model = runtime.context.chat_model if runtime.context and runtime.context.chat_model else None
         model = model or configured_chat_model()
         reply = await model.bind_tools(TRADING_TOOLS).ainvoke(conversation)
     except Exception as exc:  # the failure is the decision: recorded, streamed, never a silent hold
+        _report_call(runtime, started, failed=True)
         reason = f"model call failed after {LLM_RETRIES + 1} attempts: {type(exc).__name__}: {exc}"
         failed: Decision = {"decider": "llm", "status": "failed", "reason": reason[:2000]}
         return {**_window(turn, opening), "llm_turns": turn + 1, "decision": failed}
+    _report_call(runtime, started, failed=False)
     decision = _decision(reply, turn + 1)
     return {**_window(turn, [*opening, reply]), "llm_turns": turn + 1, "decision": decision}
+
+
+def _report_call(runtime: Runtime[SessionContext], started: float, *, failed: bool) -> None:
+    if runtime.context and runtime.context.on_llm_call:
+        runtime.context.on_llm_call(time.perf_counter() - started, failed)
 
 
 def _window(turn: int, messages: Sequence[BaseMessage]) -> dict[str, Any]:

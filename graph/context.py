@@ -1,5 +1,6 @@
 """Per-run dependencies: passed on every invocation and resume, never checkpointed, never identity."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -17,6 +18,9 @@ class SessionContext:
 
     chat_model: BaseChatModel | None = None
     """Overrides the configured ChatOpenAI (tests pass a fake chat model here)."""
+
+    on_llm_call: Callable[[float, bool], None] | None = None
+    """Told the seconds and the failure of each model call of the `llm` decider (for the server's metrics)."""
 
 
 async def pool_of(context: SessionContext | None) -> Pool:

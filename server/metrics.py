@@ -5,11 +5,8 @@ database (`tradegraph_runs`, `tradegraph_queue_*`, `tradegraph_workers_*`) are t
 process, so aggregate those with `max`, not `sum`.
 """
 
-import time
 from typing import Any
-from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from server.runs.queue import queue_stats
@@ -76,24 +73,10 @@ def database_error(what: str) -> None:
     DB_ERRORS.inc()
 
 
-class LlmMetrics(AsyncCallbackHandler):
-    """A LangChain callback timing every chat model call of a run and counting its failures."""
-
-    def __init__(self) -> None:
-        self._started: dict[UUID, float] = {}
-
-    async def on_chat_model_start(
-        self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        self._started[run_id] = time.perf_counter()
-
-    async def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        started = self._started.pop(run_id, None)
-        if started is not None:
-            LLM_SECONDS.observe(time.perf_counter() - started)
-
-    async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._started.pop(run_id, None)
+def llm_call(seconds: float, failed: bool) -> None:
+    """Time a chat model call of the `llm` decider, and count it if it failed (after the client's retries)."""
+    LLM_SECONDS.observe(seconds)
+    if failed:
         LLM_ERRORS.inc()
 
 

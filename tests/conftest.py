@@ -1,6 +1,5 @@
 """Shared fixtures: one real Postgres database per test run (DATABASE_URL's server or embedded)."""
 
-import asyncio
 import os
 import signal
 import uuid
@@ -8,15 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from tests.support.databases import fresh_database
 from tests.support.server import ServerProcess
 from tradegraph.accounts import create_model, create_user
-from tradegraph.bootstrap import prepare_database
-from tradegraph.database import make_pool, start_embedded
+from tradegraph.database import make_pool
 from tradegraph.limits import RiskLimits
 from tradegraph.settings import PROJECT_ROOT
 
@@ -24,33 +21,18 @@ ModelFactory = Callable[..., Awaitable[dict[str, Any]]]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
-def server_url() -> str:
-    """The server tests create their database on."""
-    return os.environ.get("DATABASE_URL") or start_embedded(PROJECT_ROOT / ".tradegraph")
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh, migrated database for this test run, dropped afterwards."""
-    yield from fresh_database()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
 def own_database_url() -> Iterator[str]:
     """A database of this test's own (for tests whose servers must not share a queue)."""
-    yield from fresh_database()
-
-
-def fresh_database() -> Iterator[str]:
-    admin = server_url()
-    name = f"tradegraph_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(admin, dbname=name)
-    asyncio.run(prepare_database(url))
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

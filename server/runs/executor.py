@@ -111,7 +111,7 @@ class RunExecutor:
         async for part in self.graph.astream(
             payload,
             self.config_of(run, job),
-            context=SessionContext(pool=self.pool),
+            context=SessionContext(pool=self.pool, on_llm_call=metrics.llm_call),
             stream_mode=graph_modes([*job.stream_mode, "custom"]),  # custom always: metrics count its events
             interrupt_before=job.interrupt_before,
             interrupt_after=job.interrupt_after,
@@ -141,7 +141,7 @@ class RunExecutor:
     @staticmethod
     def config_of(run: RunRow, job: RunJob) -> RunnableConfig:
         """The LangGraph config: the thread, the run id (for re-entry), and the session's step budget."""
-        config = run_config(
+        return run_config(
             str(run["thread_id"]),
             bars_total=job.bars_total,
             run_id=run["run_id"],
@@ -149,8 +149,6 @@ class RunExecutor:
             configurable=job.config.get("configurable", {}),
             checkpoint_id=job.checkpoint_id,
         )
-        config["callbacks"] = [metrics.LlmMetrics()]
-        return config
 
     async def _cancelled(self, run: RunRow, writer: EventWriter) -> None:
         """Cancelled: by a client (keep checkpoints, or erase the run on rollback), or by shutdown."""

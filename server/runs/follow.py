@@ -42,7 +42,7 @@ class ProgressWatch:
     def __init__(self, services: RunServices) -> None:
         self.services, self.limit = services, get_settings().stuck_after_s
         self._no_worker_since: float | None = None
-        self._checked = float("-inf")
+        self._checked = asyncio.get_running_loop().time()  # a run that finishes quickly costs no check
 
     async def check(self, run_id: UUID) -> None:
         """Raise RunStuck once the run has had no live worker for too long."""

@@ -103,12 +103,10 @@ async def abort_job(job_id: int) -> None:
 def make_queue_pool(url: str, concurrency: int) -> AsyncConnectionPool[Any]:
     """procrastinate's own small pool (its LISTEN connection plus one per concurrent fetch).
 
-    Connections are checked on checkout: the queue's few queries can afford it, and after a
-    database restart no query is spent on a dead connection.
+    No liveness check on checkout (a round trip per query): after a restart a query on a dead
+    connection fails, the pool discards that connection, and the connector's retry takes another.
     """
-    return AsyncConnectionPool(
-        url, min_size=1, max_size=concurrency + 3, open=False, check=AsyncConnectionPool.check_connection
-    )
+    return AsyncConnectionPool(url, min_size=1, max_size=concurrency + 3, open=False)
 
 
 class Executor(Protocol):

@@ -1,4 +1,4 @@
-"""Run the real server (`tradegraph serve`) as a subprocess against the test database."""
+"""Real server processes for tests and benchmarks: `tradegraph serve`, `tradegraph worker`, any server."""
 
 import os
 import signal
@@ -6,11 +6,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
 from tradegraph.settings import PROJECT_ROOT
+
+SECRET_ENV = ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")
+"""Credentials a developer's shell may hold that no server under test should see."""
 
 
 def free_port() -> int:
@@ -20,41 +24,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    """A `tradegraph serve` process with its log in a file; stop() checks it shut down cleanly."""
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with `extra` on top and the SECRET_ENV credentials removed."""
+    env = {**os.environ, **extra}
+    for name in SECRET_ENV:
+        env.pop(name, None)
+    return env
+
+
+class HttpProcess:
+    """A server subprocess in its own process group, its output in a log file, ready when GET /ok is 200."""
 
     def __init__(
-        self, database_url: str, log_path: Path, *, workers: int = 2, extra_env: dict[str, str] | None = None
-    ):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = {**os.environ, "DATABASE_URL": database_url, "TRADEGRAPH_ENV": "test", **(extra_env or {})}
-        for name in ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
-            env.pop(name, None)
+        self, command: list[str], *, port: int, log_path: Path, env: dict[str, str], cwd: Path = PROJECT_ROOT
+    ) -> None:
+        self.port, self.url, self.log_path = port, f"http://127.0.0.1:{port}", log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def wait_ready(self, timeout: float = 60) -> "ServerProcess":
+    def wait_ready(self, timeout: float = 60) -> "HttpProcess":
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
+                raise RuntimeError(f"server exited early with {self.process.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
                     return self
@@ -66,7 +61,7 @@ class ServerProcess:
     def log(self) -> str:
         if not self._log.closed:
             self._log.flush()
-        return self.log_path.read_text()
+        return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL: the crash case."""
@@ -74,17 +69,41 @@ class ServerProcess:
         self.process.wait(10)
         self._log.close()
 
-    def stop(self) -> int:
-        """SIGTERM and wait; returns the exit code."""
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM and wait (SIGKILL to the group if it hangs), then reap any children; the exit code."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(30)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                self._kill_group()
+        self._kill_group()  # leftovers of a server that did stop
         self._log.close()
         return self.process.returncode
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        if self.process.poll() is None:
+            self.process.wait(10)
+
+
+class ServerProcess(HttpProcess):
+    """A `tradegraph serve` process against `database_url`; stop() returns its exit code."""
+
+    def __init__(
+        self, database_url: str, log_path: Path, *, workers: int = 2, extra_env: dict[str, str] | None = None
+    ):
+        port = free_port()
+        env = clean_env({"DATABASE_URL": database_url, "TRADEGRAPH_ENV": "test", **(extra_env or {})})
+        command = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", str(workers)]
+        super().__init__(command, port=port, log_path=log_path, env=env)
+
+    def wait_ready(self, timeout: float = 60) -> "ServerProcess":
+        super().wait_ready(timeout)
+        return self
 
 
 def start_worker(database_url: str, log_path: Path) -> subprocess.Popen[bytes]:

@@ -1,0 +1,1 @@
+"""Benchmarks, run from the repo root: `make bench` (bench/runs_wait.py)."""
