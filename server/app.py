@@ -4,7 +4,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,7 +18,7 @@ from server.routers import assistants, meta, models, runs, threads
 from server.services import RunServices
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import DISCONNECT_LISTENERS, database_url, make_pool
-from tradegraph.settings import get_settings
+from tradegraph.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +27,10 @@ def _log_fatal(reason: str) -> None:
     log.critical("%s", reason)
 
 
-def create_app(*, workers: int | None = None, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
-    """The service; `workers` in-process run slots (settings default; 0 for an API-only process).
-
-    `on_fatal` is told when the run worker cannot be kept alive; `tradegraph serve` then exits non-zero.
-    """
-    settings = get_settings()
-    slots = settings.workers if workers is None else workers
-    try:
-        parse_limits(settings.rate_limit)
-    except ValueError as exc:
-        raise ValueError(f"TRADEGRAPH_RATE_LIMIT {settings.rate_limit!r} is not a rate limit: {exc}") from exc
+def lifespan_of(
+    settings: Settings, *, slots: int, on_fatal: Callable[[str], None]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up: database, migrations, pool, start-up rules, run services; shutdown in reverse."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,7 +41,7 @@ def create_app(*, workers: int | None = None, on_fatal: Callable[[str], None] | 
         await pool.open()
         try:
             await check_startup(pool, settings)
-            services = await RunServices.start(url, pool, workers=slots, on_fatal=on_fatal or _log_fatal)
+            services = await RunServices.start(url, pool, workers=slots, on_fatal=on_fatal)
         except BaseException:
             await pool.close()
             raise
@@ -64,10 +57,24 @@ def create_app(*, workers: int | None = None, on_fatal: Callable[[str], None] | 
             await services.stop()
             await pool.close()
 
+    return lifespan
+
+
+def create_app(*, workers: int | None = None, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
+    """The service; `workers` in-process run slots (settings default; 0 for an API-only process).
+
+    `on_fatal` is told when the run worker cannot be kept alive; `tradegraph serve` then exits non-zero.
+    """
+    settings = get_settings()
+    slots = settings.workers if workers is None else workers
+    try:
+        parse_limits(settings.rate_limit)
+    except ValueError as exc:
+        raise ValueError(f"TRADEGRAPH_RATE_LIMIT {settings.rate_limit!r} is not a rate limit: {exc}") from exc
     app = FastAPI(
         title="tradegraph",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=lifespan_of(settings, slots=slots, on_fatal=on_fatal or _log_fatal),
         description="AI trading sessions as LangGraph graphs, over the LangGraph server protocol.",
     )
     install_error_handlers(app)
