@@ -78,11 +78,9 @@ async def cluster_database(throwaway_cluster: Any) -> AsyncIterator[str]:
     yield url
 
 
-def restart(cluster: Any, down_for_s: float) -> None:
-    """Stop PostgreSQL (fast: every connection is terminated), keep it down, start it again."""
+def stop_cluster(cluster: Any) -> None:
+    """Stop PostgreSQL the fast way: every connection is terminated, new ones are refused."""
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=cluster.pgdata, user=cluster.system_user)
-    time.sleep(down_for_s)
-    cluster.ensure_postgres_running()
 
 
 async def test_a_session_survives_a_postgres_restart_with_the_same_fills(
@@ -97,7 +95,11 @@ async def test_a_session_survives_a_postgres_restart_with_the_same_fills(
         thread = await client.threads.create(metadata={"model_id": model["id"]})
         run = await client.runs.create(thread["thread_id"], "trading_session", input=TWO_YEARS)
         marked_before = await wait_for_marks(url, model["id"], 60)
-        await asyncio.to_thread(restart, throwaway_cluster, 3.0)
+        await asyncio.to_thread(stop_cluster, throwaway_cluster)
+        down = await _wait_for_status(f"{server.url}/ready", 503)
+        assert down["checks"]["database"].startswith("unreachable"), down
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(throwaway_cluster.ensure_postgres_running)
         finished = await client.runs.join(thread["thread_id"], run["run_id"])
         assert "__error__" not in finished, finished
         assert (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "success"
@@ -119,6 +121,10 @@ async def test_a_session_survives_a_postgres_restart_with_the_same_fills(
         age = (await query(url, NEWEST_HEARTBEAT))[0]["age"]
         assert age is not None and float(age) < 5, "the worker beats again after the restart"
         await _wait_for_status(f"{server.url}/ready", 200)
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"{server.url}/metrics", timeout=10)).text
+        lost = [line for line in metrics.splitlines() if line.startswith("tradegraph_database_errors_total ")]
+        assert lost and float(lost[0].split()[1]) > 0, "the lost connections were counted"
     finally:
         assert server.stop() in (0, -signal.SIGTERM), server.log()[-3000:]
     assert "lost the database" in server.log() or "database unreachable" in server.log()
