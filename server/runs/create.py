@@ -66,7 +66,9 @@ async def _job(services: RunServices, thread: ThreadRow, user: User, body: RunCr
             raise HTTPException(403, "command.update cannot write model_id or signature")
         job.command = body.command.model_dump(exclude_none=True)
         if body.command.resume is not None:
-            job.bars_total = await _check_resume(services, thread["thread_id"], body.command.resume)
+            job.bars_total, job.answers = await _check_resume(
+                services, thread["thread_id"], body.command.resume
+            )
     elif body.input is not None:
         job.input, job.bars_total = await checked_input(services.pool, thread, user, body.input)
     else:
@@ -120,8 +122,8 @@ async def checked_input(pool: Pool, thread: ThreadRow, user: User, raw: Any) -> 
     return dict(session_input(request, model_id=model["id"], signature=model["signature"])), bars
 
 
-async def _check_resume(services: RunServices, thread_id: UUID, resume: Any) -> int:
-    """409 unless the session is paused; 422 unless the answer is one reviewers can give."""
+async def _check_resume(services: RunServices, thread_id: UUID, resume: Any) -> tuple[int, list[str]]:
+    """Bars left and the pending interrupt's id; 409 unless paused; 422 unless a reviewer's answer."""
     snapshot = await services.graph.aget_state(thread_config(thread_id))
     if not snapshot.interrupts:
         raise HTTPException(409, f"thread {thread_id} is not paused for approval; there is nothing to resume")
@@ -131,7 +133,7 @@ async def _check_resume(services: RunServices, thread_id: UUID, resume: Any) -> 
             parse_answer(resume, int(pending["quantity"]))
         except InvalidApproval as exc:
             raise HTTPException(422, f"command.resume: {exc}") from exc
-    return _bars_left(snapshot)
+    return _bars_left(snapshot), [snapshot.interrupts[0].id]
 
 
 def _bars_left(snapshot: StateSnapshot) -> int:

@@ -32,6 +32,12 @@ DELETE_CANCELLED_WRITES = """
 DELETE FROM checkpoint_writes
 WHERE thread_id = %s AND checkpoint_ns = '' AND checkpoint_id = %s AND task_id = ANY(%s)
 """
+DELETE_COMMAND_ANSWER = """
+DELETE FROM checkpoint_writes
+WHERE thread_id = %s AND checkpoint_ns = '' AND checkpoint_id = %s
+  AND task_id = '00000000-0000-0000-0000-000000000000' AND channel = '__resume__'
+"""
+"""LangGraph keeps a `Command(resume=...)` value as a write of its null task on the `__resume__` channel."""
 MAX_REENTRIES = 5
 """How many database outages one run may live through before it fails."""
 SAFE_ERRORS = (ValueError, TypeError, KeyError, PermissionError, LookupError, RuntimeError, TimeoutError)
@@ -98,16 +104,26 @@ class RunExecutor:
                 metrics.database_error(f"run {run['run_id']}")
                 await retrying(lambda: self._snapshot(run), what=f"run {run['run_id']} re-entry")
 
+    async def _got_somewhere(self, run: RunRow, job: RunJob) -> bool:
+        """Whether an earlier execution of this run made progress: it wrote the latest checkpoint, or
+        the interrupt its resume answered is no longer pending (an answer consumed inside a node that
+        paused again leaves no checkpoint of its own)."""
+        snapshot = await self._snapshot(run)
+        if (snapshot.metadata or {}).get("run_id") == str(run["run_id"]):
+            return True
+        pending = {i.id for i in snapshot.interrupts}
+        return bool(job.answers) and not pending & set(job.answers)
+
     async def _snapshot(self, run: RunRow) -> StateSnapshot:
         return await self.graph.aget_state(thread_config(run["thread_id"]))
 
     async def _stream(self, run: RunRow, writer: EventWriter, *, reentry: bool = False) -> None:
         job = RunJob.model_validate(run["kwargs"])
         payload: Any = Command(**job.command) if job.command else job.input
-        if reentry and ((await self._snapshot(run)).metadata or {}).get("run_id") == str(run["run_id"]):
-            payload = None  # this run has checkpointed: continue from there, never re-send its command
+        if (reentry or run["attempt"] > 1) and await self._got_somewhere(run, job):
+            payload = None  # continue from where this run got to; never re-send a consumed command
         if payload is None or run["attempt"] > 1 or job.command:
-            await self._forget_cancelled_tasks(run["thread_id"])
+            await self._forget_cancelled_tasks(run["thread_id"], forget_answer=payload is None)
         async for part in self.graph.astream(
             payload,
             self.config_of(run, job),
@@ -123,20 +139,29 @@ class RunExecutor:
             for event, data in to_events(part, job.stream_mode):
                 writer.emit(event, data)
 
-    async def _forget_cancelled_tasks(self, thread_id: UUID) -> None:
-        """Let tasks that a cancellation stopped run again, from scratch.
+    async def _forget_cancelled_tasks(self, thread_id: UUID, *, forget_answer: bool) -> None:
+        """Let tasks that a cancellation stopped run again, from scratch; with `forget_answer`, drop
+        the thread's last `Command(resume=...)` value so that a run without a command answers nothing.
 
         Cancelling a run mid-step can leave a `CancelledError` write for the interrupted task,
         sometimes beside part of its normal writes (its routing write missing); a resume would then
         stop without progress. Every node is safe to re-run (execute is idempotent per order), so
         the task's writes are dropped and it runs again.
+
+        A resume value stays stored after the interrupt it answered; when that node paused again
+        (several orders needing approval in one bar), running it again without a command would hand
+        the old answer to the next order. The task keeps its own record of the answers it used.
         """
         snapshot = await self.graph.aget_state(thread_config(thread_id))
         cancelled = [t.id for t in snapshot.tasks if was_cancelled(t.error)]
         checkpoint_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
-        if cancelled and checkpoint_id:
-            async with self.pool.connection() as conn:
+        if not checkpoint_id or not (cancelled or forget_answer):
+            return
+        async with self.pool.connection() as conn:
+            if cancelled:
                 await conn.execute(DELETE_CANCELLED_WRITES, (str(thread_id), checkpoint_id, cancelled))
+            if forget_answer:
+                await conn.execute(DELETE_COMMAND_ANSWER, (str(thread_id), checkpoint_id))
 
     @staticmethod
     def config_of(run: RunRow, job: RunJob) -> RunnableConfig:

@@ -41,9 +41,13 @@ class RunJob(BaseModel):
 
     on_disconnect: Literal["cancel", "continue"] = "continue"
 
+    answers: list[str] = Field(default_factory=list)
+    """Ids of the interrupts `command.resume` answers (pending when the run was created): once none is
+    pending any more, the answer was given, and a re-executed run must not send it again."""
+
     bars_total: int = Field(default=1, ge=1)
-    """Bars this run may execute; sizes its recursion limit. Internal: not shown in `kwargs`."""
+    """Bars this run may execute; sizes its recursion limit. Internal, like `answers`: not in `kwargs`."""
 
     def protocol_kwargs(self) -> dict[str, Any]:
         """The run's `kwargs` as the protocol shows them."""
-        return self.model_dump(mode="json", exclude={"bars_total"})
+        return self.model_dump(mode="json", exclude={"bars_total", "answers"})
