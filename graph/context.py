@@ -2,11 +2,13 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
 from tradegraph.database import Pool, default_pool
+from tradegraph.ledger import BarStart
 
 
 @dataclass
@@ -40,3 +42,13 @@ def ledger_thread_of(runtime: Runtime[SessionContext]) -> str:
     """The thread id orders are booked under: the thread, else the run id (a thread-less run)."""
     info = runtime.execution_info
     return (info.thread_id or info.run_id or "unthreaded") if info else "unthreaded"
+
+
+def bar_start(runtime: Runtime[SessionContext], *, start_count: int, clock: datetime) -> BarStart:
+    """The ledger as of this session's bar at `clock` (its own fills from that bar on left out)."""
+    return BarStart(thread_id=ledger_thread_of(runtime), start_count=start_count, clock=clock)
+
+
+def after_bar(runtime: Runtime[SessionContext], *, start_count: int, clock: datetime) -> BarStart:
+    """The ledger once this session's bar at `clock` is booked (later bars' fills left out)."""
+    return bar_start(runtime, start_count=start_count, clock=clock + timedelta(microseconds=1))

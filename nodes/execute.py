@@ -12,13 +12,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import SessionContext, ledger_thread_of, pool_of
+from graph.context import SessionContext, after_bar, ledger_thread_of, pool_of
 from graph.events import EquityEvent, FillEvent
 from graph.state import SessionState
 from nodes.risk_check import verdict_event
 from tradegraph.approval import REVIEW_RULE
 from tradegraph.database import Pool
-from tradegraph.ledger import OrderOutcome, OrderTicket, record_equity, record_order
+from tradegraph.ledger import BarStart, OrderOutcome, OrderTicket, record_equity, record_order
 from tradegraph.market.prices import next_time
 from tradegraph.money import as_text
 from tradegraph.orders import ExecutionReport, Verdict, client_order_id
@@ -41,7 +41,10 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
             reports.append(report)
             fill_event: FillEvent = {"type": "fill", "clock": state["clock"], **report}
             runtime.stream_writer(fill_event)
-        portfolio = await mark(pool, model_id=state["model_id"], clock=clock, mode=state["mode"], conn=conn)
+        booked = after_bar(runtime, start_count=state.get("start_count", 1), clock=clock)
+        portfolio = await mark(
+            pool, model_id=state["model_id"], clock=clock, mode=state["mode"], as_of=booked, conn=conn
+        )
         benchmark = await _benchmark_value(pool, state, clock)
         await record_equity(
             conn,
@@ -61,7 +64,7 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
         "benchmark": as_text(benchmark),
     }
     runtime.stream_writer(equity_event)
-    return {"fills": reports, **await _next_bar(pool, state, portfolio)}
+    return {"fills": reports, **await _next_bar(pool, state, portfolio, booked)}
 
 
 def _ticket(
@@ -92,7 +95,7 @@ async def _benchmark_value(pool: Pool, state: SessionState, clock: datetime) -> 
     return valued.equity
 
 
-async def _next_bar(pool: Pool, state: SessionState, marked: Portfolio) -> dict[str, Any]:
+async def _next_bar(pool: Pool, state: SessionState, marked: Portfolio, booked: BarStart) -> dict[str, Any]:
     """The state update that opens the next bar, or `done` after the last one.
 
     `marked` is the portfolio just marked at the bar that ended; its equity becomes the day's
@@ -107,7 +110,9 @@ async def _next_bar(pool: Pool, state: SessionState, marked: Portfolio) -> dict[
         "clock": upcoming.isoformat(),
         "bar_index": state["bar_index"] + 1,
         "day_open_equity": marked["equity"] if new_day else state["day_open_equity"],
-        "portfolio": await mark(pool, model_id=state["model_id"], clock=upcoming, mode=state["mode"]),
+        "portfolio": await mark(
+            pool, model_id=state["model_id"], clock=upcoming, mode=state["mode"], as_of=booked
+        ),
         "llm_turns": 0,
     }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import SessionContext, pool_of
+from graph.context import SessionContext, bar_start, pool_of
 from graph.events import VerdictEvent
 from graph.state import SessionState
 from tradegraph.accounts import get_model, limits_of
@@ -31,8 +31,9 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
         model = await get_model(conn, model_id=model_id, user_id=None)
         if model is None:
             raise LookupError(f"model {model_id} no longer exists")
-        cash, positions = await cash_and_positions(conn, model_id=model_id)
-        fills_today = await fills_on_day(conn, model_id=model_id, day=clock)
+        as_of = bar_start(runtime, start_count=state.get("start_count", 1), clock=clock)  # same on a replay
+        cash, positions = await cash_and_positions(conn, model_id=model_id, as_of=as_of)
+        fills_today = await fills_on_day(conn, model_id=model_id, day=clock, as_of=as_of)
     prices: dict[str, Decimal | None] = {}
     for symbol in state["symbols"]:
         bar = await bar_at(pool, symbol, clock, mode)

@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from graph.context import SessionContext, pool_of, thread_of
+from graph.context import SessionContext, bar_start, pool_of, thread_of
 from graph.state import Benchmark, SessionState
 from tradegraph.accounts import get_model
 from tradegraph.database import Pool
@@ -43,7 +43,12 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
         model = await get_model(conn, model_id=model_id, user_id=None)
         if model is None or model["signature"] != signature:
             raise IdentityError(f"signature {signature!r} does not belong to model {model_id}")
-        portfolio = await mark(pool, model_id=model_id, clock=clock, mode=request.mode, conn=conn)
+        as_of = bar_start(
+            runtime, start_count=state.get("start_count", 0) + 1, clock=clock
+        )  # same on a replay
+        portfolio = await mark(
+            pool, model_id=model_id, clock=clock, mode=request.mode, as_of=as_of, conn=conn
+        )
         if thread_id:
             await open_session(
                 conn,

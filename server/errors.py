@@ -8,9 +8,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tradegraph.database import is_disconnect
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_048_576
+DATABASE_RETRY_AFTER_S = 5
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -36,7 +39,14 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
-    """500 without internals; the traceback goes to the log."""
+    """500 without internals (the traceback goes to the log); 503 while the database is away."""
+    if is_disconnect(exc):
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
 

@@ -98,6 +98,11 @@ async def test_a_session_survives_a_postgres_restart_with_the_same_fills(
         await asyncio.to_thread(stop_cluster, throwaway_cluster)
         down = await _wait_for_status(f"{server.url}/ready", 503)
         assert down["checks"]["database"].startswith("unreachable"), down
+        async with httpx.AsyncClient() as http:
+            refused = await http.get(f"{server.url}/models", headers={"x-api-key": key}, timeout=60)
+        assert refused.status_code == 503, refused.text
+        assert refused.json() == {"detail": "the database is unavailable; retry shortly"}
+        assert refused.headers["retry-after"] == "5"
         await asyncio.sleep(1.0)
         await asyncio.to_thread(throwaway_cluster.ensure_postgres_running)
         finished = await client.runs.join(thread["thread_id"], run["run_id"])

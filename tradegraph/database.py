@@ -20,6 +20,8 @@ CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0,
 
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
 """The app's pool: its connections return rows as dicts (see CONNECTION_KWARGS)."""
+POOL_WAIT_S = 10.0
+"""How long a request waits for a connection before it fails (a 503 while the database is away)."""
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -59,6 +61,7 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
         open=False,
         kwargs=CONNECTION_KWARGS,
         max_idle=300,
+        timeout=POOL_WAIT_S,
     )
 
 

@@ -17,14 +17,32 @@ from psycopg import AsyncConnection
 from tradegraph.money import to_money
 
 RECORD_ORDER = "SELECT * FROM record_order(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-SELECT_CASH_AND_POSITIONS = """
-SELECT c.cash,
-       COALESCE(jsonb_object_agg(p.symbol, p.quantity) FILTER (WHERE p.quantity > 0), '{}') AS positions
-FROM cash_accounts c LEFT JOIN positions p ON p.model_id = c.model_id
-WHERE c.model_id = %s GROUP BY c.cash
+AHEAD = """
+ahead AS (
+    SELECT f.side, f.symbol, f.quantity, f.notional, f.bar_time
+    FROM fills f JOIN orders o ON o.id = f.order_id
+    WHERE o.model_id = %(model_id)s AND o.thread_id = %(thread_id)s
+      AND o.client_order_id LIKE %(session_prefix)s AND o.bar_time >= %(since)s
+)"""
+"""This session's own fills at or after a bar: present only when that bar is being replayed."""
+SELECT_CASH_AND_POSITIONS = f"""
+WITH {AHEAD}, undo AS (
+    SELECT symbol, sum(CASE side WHEN 'buy' THEN quantity ELSE -quantity END) AS quantity
+    FROM ahead GROUP BY symbol
+)
+SELECT c.cash + COALESCE((SELECT sum(CASE side WHEN 'buy' THEN notional ELSE -notional END) FROM ahead), 0)
+           AS cash,
+       COALESCE(jsonb_object_agg(p.symbol, p.quantity - COALESCE(u.quantity, 0))
+                FILTER (WHERE p.quantity - COALESCE(u.quantity, 0) > 0), '{{}}') AS positions
+FROM cash_accounts c
+LEFT JOIN positions p ON p.model_id = c.model_id
+LEFT JOIN undo u ON u.symbol = p.symbol
+WHERE c.model_id = %(model_id)s GROUP BY c.cash
 """
-COUNT_FILLS_ON_DAY = """
-SELECT count(*) AS n FROM fills WHERE model_id = %s AND bar_time::date = %s::date
+COUNT_FILLS_ON_DAY = f"""
+WITH {AHEAD}
+SELECT (SELECT count(*) FROM fills WHERE model_id = %(model_id)s AND bar_time::date = %(day)s::date)
+     - (SELECT count(*) FROM ahead WHERE bar_time::date = %(day)s::date) AS n
 """
 UPSERT_EQUITY = """
 INSERT INTO equity_points (thread_id, model_id, bar_time, equity, benchmark)
@@ -32,6 +50,31 @@ VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (thread_id, bar_time) DO UPDATE SET equity = EXCLUDED.equity,
                                                benchmark = EXCLUDED.benchmark
 """
+
+
+@dataclass(frozen=True)
+class BarStart:
+    """The ledger as it stood when a session's bar began: its own fills from that bar on left out.
+
+    Nodes that read the ledger ask for it as of their bar, so a replayed step (after a crash,
+    a retry or a lost checkpoint) sees what the first attempt saw and decides the same, even when
+    the first attempt's fills are already booked.
+    """
+
+    thread_id: str
+    start_count: int
+    clock: datetime
+
+    def params(self) -> dict[str, object]:
+        return {
+            "thread_id": self.thread_id,
+            "session_prefix": f"{self.thread_id}:{self.start_count}:%",
+            "since": self.clock,
+        }
+
+
+NOW = {"thread_id": "", "session_prefix": "", "since": datetime.max}
+"""No bar: the ledger as it stands (nothing left out)."""
 
 
 @dataclass(frozen=True)
@@ -95,17 +138,23 @@ async def record_order(conn: AsyncConnection[Any], ticket: OrderTicket) -> Order
     )
 
 
-async def cash_and_positions(conn: AsyncConnection[Any], *, model_id: int) -> tuple[Decimal, dict[str, int]]:
-    """The model's cash and non-zero positions right now (one round trip)."""
-    row = await (await conn.execute(SELECT_CASH_AND_POSITIONS, (model_id,))).fetchone()
+async def cash_and_positions(
+    conn: AsyncConnection[Any], *, model_id: int, as_of: BarStart | None = None
+) -> tuple[Decimal, dict[str, int]]:
+    """The model's cash and non-zero positions, now or as of a session bar (one round trip)."""
+    params = {"model_id": model_id, **(as_of.params() if as_of else NOW)}
+    row = await (await conn.execute(SELECT_CASH_AND_POSITIONS, params)).fetchone()
     if row is None:
         raise LookupError(f"model {model_id} has no cash account")
     return row["cash"], dict(sorted(row["positions"].items()))
 
 
-async def fills_on_day(conn: AsyncConnection[Any], *, model_id: int, day: datetime) -> int:
-    """Fills the model has had on the trading day of `day`, across all its sessions."""
-    row = await (await conn.execute(COUNT_FILLS_ON_DAY, (model_id, day))).fetchone()
+async def fills_on_day(
+    conn: AsyncConnection[Any], *, model_id: int, day: datetime, as_of: BarStart | None = None
+) -> int:
+    """Fills the model has had on the trading day of `day`, across all its sessions (as of a bar)."""
+    params = {"model_id": model_id, "day": day, **(as_of.params() if as_of else NOW)}
+    row = await (await conn.execute(COUNT_FILLS_ON_DAY, params)).fetchone()
     return int(row["n"]) if row else 0
 
 

@@ -14,7 +14,7 @@ from psycopg.rows import DictRow
 from typing_extensions import TypedDict
 
 from tradegraph.database import Pool
-from tradegraph.ledger import cash_and_positions
+from tradegraph.ledger import BarStart, cash_and_positions
 from tradegraph.market.prices import Mode, history
 from tradegraph.money import as_text, to_money
 
@@ -71,14 +71,20 @@ async def value_holdings(
 
 
 async def mark(
-    pool: Pool, *, model_id: int, clock: datetime, mode: Mode, conn: AsyncConnection[DictRow] | None = None
+    pool: Pool,
+    *,
+    model_id: int,
+    clock: datetime,
+    mode: Mode,
+    as_of: BarStart | None = None,
+    conn: AsyncConnection[DictRow] | None = None,
 ) -> Portfolio:
-    """The model's ledger cash and positions marked at `clock` (on `conn` when one is open)."""
+    """The model's ledger cash and positions (as of a session bar) marked at `clock`."""
     if conn is None:
         async with pool.connection() as own:
-            cash, positions = await cash_and_positions(own, model_id=model_id)
+            cash, positions = await cash_and_positions(own, model_id=model_id, as_of=as_of)
     else:
-        cash, positions = await cash_and_positions(conn, model_id=model_id)
+        cash, positions = await cash_and_positions(conn, model_id=model_id, as_of=as_of)
     return await mark_positions(pool, cash=cash, positions=positions, clock=clock, mode=mode)
 
 
