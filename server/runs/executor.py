@@ -1,8 +1,11 @@
 """Execute one run: stream the graph, store its events, honour cancellation; statuses via the lifecycle.
 
-A run retried after its worker died is executed again with the same input and the same `run_id`
-in the config; LangGraph treats that as re-entry into the ongoing run and continues from the
-run's last checkpoint, and `execute`'s idempotent client order ids keep fills exactly-once.
+A run executed again (its worker died and the job was retried, a worker handed it back on SIGTERM,
+or the database went away mid-run) keeps its `run_id`: LangGraph treats that as re-entry into the
+ongoing run and continues from the run's last checkpoint. A run that already got somewhere is
+continued with no payload, so a consumed `command.resume` is never sent twice; `execute`'s
+idempotent client order ids and the nodes' as-of-bar ledger reads keep fills exactly-once and
+decisions the same.
 """
 
 import asyncio
@@ -83,7 +86,10 @@ class RunExecutor:
             writer.emit("error", error)
         else:
             writer.emit("end", None)
-        await writer.close()
+        try:
+            await writer.close()
+        except Exception as exc:  # the run's status is final; followers end on it without these events
+            log.warning("run %s: events not stored (%s)", run_id, exc)
 
     async def _stream_through_outages(self, run: RunRow, writer: EventWriter) -> None:
         """Stream the run; when the database goes away, wait for it and continue from the last checkpoint.
