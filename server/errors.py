@@ -13,6 +13,7 @@ from tradegraph.database import is_disconnect
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_048_576
+TOO_LARGE = JSONResponse({"detail": "request body is larger than the 1 MiB limit"}, status_code=413)
 DATABASE_RETRY_AFTER_S = 5
 
 
@@ -70,7 +71,7 @@ class BodyGuard:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._too_large(send)
+            await TOO_LARGE(scope, receive, send)
             return
         content_type = headers.get(b"content-type", b"")
         if content_type.startswith(b"text/plain") or not content_type:
@@ -89,21 +90,7 @@ class BodyGuard:
         try:
             await self.app(scope, guarded_receive, send)
         except BodyTooLarge:
-            await self._too_large(send)
-
-    async def _too_large(self, send: Send) -> None:
-        body = b'{"detail":"request body is larger than the 1 MiB limit"}'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            await TOO_LARGE(scope, receive, send)
 
 
 class BodyTooLarge(Exception):

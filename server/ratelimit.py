@@ -6,7 +6,6 @@ files are not limited; requests without a key are left to authentication (401).
 """
 
 import hashlib
-import json
 import math
 import time
 
@@ -14,6 +13,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.deps import api_key_of
@@ -42,25 +42,12 @@ class RateLimit:
             bucket = hashlib.sha256(key.encode()).hexdigest()[:24]
             for item in self.items:
                 if not self.limiter.hit(item, bucket):
-                    await self._refuse(send, item, bucket)
+                    await self._refusal(item, bucket)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
-    async def _refuse(self, send: Send, item: RateLimitItem, bucket: str) -> None:
+    def _refusal(self, item: RateLimitItem, bucket: str) -> JSONResponse:
         reset = self.limiter.get_window_stats(item, bucket).reset_time
         retry_after = max(1, math.ceil(reset - time.time()))
-        body = json.dumps(
-            {"detail": f"rate limit exceeded for this API key: {item}; retry after {retry_after} s"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"rate limit exceeded for this API key: {item}; retry after {retry_after} s"
+        return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": str(retry_after)})
