@@ -8,10 +8,8 @@ resumes a session; the `approve` node applies them with `apply_answer`.
 from decimal import Decimal
 from typing import Any, Literal
 
-from typing_extensions import TypedDict
-
 from tradegraph.money import as_text
-from tradegraph.orders import Verdict
+from tradegraph.orders import PricedOrder, Verdict
 
 ANSWER_SHAPE = '{"action": "approve"|"reject", "quantity"?: N}'
 REVIEW_RULE = "human_approval"
@@ -22,19 +20,13 @@ class InvalidApproval(ValueError):
     """The answer is not one a reviewer can give; the message says what is wrong."""
 
 
-class ApprovalRequest(TypedDict):
+class ApprovalRequest(PricedOrder):
     """The interrupt payload a reviewer sees for one order."""
 
     kind: Literal["order_approval"]
     model_id: int
     signature: str
     clock: str
-    proposal_id: str
-    symbol: str
-    side: str
-    quantity: float | int | str | None
-    price: str | None
-    notional: str | None
     limit: str
     reason: str
 

@@ -23,8 +23,8 @@ class Proposal(TypedDict):
     note: str
 
 
-class Verdict(TypedDict):
-    """The risk decision on one proposal, with the rule that decided it and the reason."""
+class PricedOrder(TypedDict):
+    """A proposal with the price of its bar: what a risk verdict and a reviewer both look at."""
 
     proposal_id: str
     symbol: str
@@ -32,6 +32,11 @@ class Verdict(TypedDict):
     quantity: float | int | str | None
     price: str | None
     notional: str | None
+
+
+class Verdict(PricedOrder):
+    """The risk decision on one proposal, with the rule that decided it and the reason."""
+
     status: VerdictStatus
     rule: str
     reason: str
