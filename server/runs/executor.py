@@ -27,7 +27,7 @@ from server.runs.lifecycle import RunLifecycle
 from server.runs.translate import graph_modes, to_events
 from server.store import runs as run_store
 from server.store.runs import RunRow
-from tradegraph.database import Pool, is_disconnect, retrying
+from tradegraph.database import Pool, is_disconnect
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class RunExecutor:
         except Exception as exc:
             log.warning("run %s failed: %s", run_id, exc, exc_info=not isinstance(exc, SAFE_ERRORS))
             error = error_body(exc)
-        snapshot = None if error else await retrying(lambda: self._snapshot(run), what=f"run {run_id} result")
+        snapshot = None if error else await self._snapshot(run)  # the checkpointer retries its reads
         await self.lifecycle.finish(run, error=error, snapshot=snapshot)  # final before the last event
         metrics.RUN_SECONDS.labels(outcome="error" if error else "success").observe(
             time.perf_counter() - started
@@ -97,39 +97,33 @@ class RunExecutor:
         Nodes retry their own database calls (graph/builder.py); this covers what happens between
         them (checkpoint writes). A re-entry with the same run id continues the run, and `execute`'s
         client order ids keep fills exactly-once. After MAX_REENTRIES, or when the database stays
-        away longer than OUTAGE_BUDGET_S, the run fails with the database error.
+        away longer than OUTAGE_BUDGET_S (the checkpointer's read gives up), the run fails.
         """
+        snapshot: StateSnapshot | None = None  # read while waiting for the database: a re-entry
         for reentry in range(MAX_REENTRIES + 1):
             try:
-                await self._stream(run, writer, reentry=reentry > 0)
+                await self._stream(run, writer, after_outage=snapshot)
                 return
             except Exception as exc:
                 if not is_disconnect(exc) or reentry == MAX_REENTRIES:
                     raise
                 log.warning("run %s lost the database (%s); continuing once it answers", run["run_id"], exc)
                 metrics.database_error(f"run {run['run_id']}")
-                await retrying(lambda: self._snapshot(run), what=f"run {run['run_id']} re-entry")
-
-    async def _got_somewhere(self, run: RunRow, job: RunJob) -> bool:
-        """Whether an earlier execution of this run made progress: it wrote the latest checkpoint, or
-        the interrupt its resume answered is no longer pending (an answer consumed inside a node that
-        paused again leaves no checkpoint of its own)."""
-        snapshot = await self._snapshot(run)
-        if (snapshot.metadata or {}).get("run_id") == str(run["run_id"]):
-            return True
-        pending = {i.id for i in snapshot.interrupts}
-        return bool(job.answers) and not pending & set(job.answers)
+                snapshot = await self._snapshot(run)  # returns once the database answers again
 
     async def _snapshot(self, run: RunRow) -> StateSnapshot:
         return await self.graph.aget_state(thread_config(run["thread_id"]))
 
-    async def _stream(self, run: RunRow, writer: EventWriter, *, reentry: bool = False) -> None:
+    async def _stream(self, run: RunRow, writer: EventWriter, *, after_outage: StateSnapshot | None) -> None:
         job = RunJob.model_validate(run["kwargs"])
         payload: Any = Command(**job.command) if job.command else job.input
-        if (reentry or run["attempt"] > 1) and await self._got_somewhere(run, job):
-            payload = None  # continue from where this run got to; never re-send a consumed command
-        if payload is None or run["attempt"] > 1 or job.command:
-            await self._forget_cancelled_tasks(run["thread_id"], forget_answer=payload is None)
+        again = after_outage is not None or run["attempt"] > 1
+        if again or payload is None or job.command:
+            snapshot = after_outage if after_outage is not None else await self._snapshot(run)
+            if again and got_somewhere(snapshot, run, job):
+                payload = None  # continue from where this run got to; never re-send a consumed command
+            if payload is None or run["attempt"] > 1 or job.command:
+                await self._forget_cancelled_tasks(run["thread_id"], snapshot, forget_answer=payload is None)
         async for part in self.graph.astream(
             payload,
             self.config_of(run, job),
@@ -145,7 +139,9 @@ class RunExecutor:
             for event, data in to_events(part, job.stream_mode):
                 writer.emit(event, data)
 
-    async def _forget_cancelled_tasks(self, thread_id: UUID, *, forget_answer: bool) -> None:
+    async def _forget_cancelled_tasks(
+        self, thread_id: UUID, snapshot: StateSnapshot, *, forget_answer: bool
+    ) -> None:
         """Let tasks that a cancellation stopped run again, from scratch; with `forget_answer`, drop
         the thread's last `Command(resume=...)` value so that a run without a command answers nothing.
 
@@ -158,7 +154,6 @@ class RunExecutor:
         (several orders needing approval in one bar), running it again without a command would hand
         the old answer to the next order. The task keeps its own record of the answers it used.
         """
-        snapshot = await self.graph.aget_state(thread_config(thread_id))
         cancelled = [t.id for t in snapshot.tasks if was_cancelled(t.error)]
         checkpoint_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
         if not checkpoint_id or not (cancelled or forget_answer):
@@ -196,6 +191,16 @@ class RunExecutor:
         await self.lifecycle.settle_thread(run["thread_id"])
         writer.emit("end", None)
         await writer.close()
+
+
+def got_somewhere(snapshot: StateSnapshot, run: RunRow, job: RunJob) -> bool:
+    """Whether an earlier execution of this run made progress: it wrote the latest checkpoint, or
+    the interrupt its resume answered is no longer pending (an answer consumed inside a node that
+    paused again leaves no checkpoint of its own)."""
+    if (snapshot.metadata or {}).get("run_id") == str(run["run_id"]):
+        return True
+    pending = {i.id for i in snapshot.interrupts}
+    return bool(job.answers) and not pending & set(job.answers)
 
 
 def was_cancelled(error: object) -> bool:

@@ -8,14 +8,14 @@ that says why. The run itself stays queued and continues when a worker comes bac
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sse_starlette import ServerSentEvent
 
 from graph.config import thread_config
-from server.runs.events import StoredEvent, events_after
+from server.runs.events import events_after
 from server.runs.queue import queue_stats
 from server.serialization import dumps
 from server.services import RunServices
@@ -25,6 +25,7 @@ from server.store.runs import ACTIVE, RunRow
 from tradegraph.database import is_disconnect, retrying
 from tradegraph.settings import get_settings
 
+T = TypeVar("T")
 TERMINAL = ("end", "error")
 WAKE_EVERY_S = 5.0
 GRACE_FOR_END_S = 5.0
@@ -61,7 +62,7 @@ class ProgressWatch:
             )
 
 
-async def _read(services: RunServices, what: str, call: Any) -> Any:
+async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
     """A database read that rides out a restart, or RunStuck when the database stays away."""
     try:
         return await retrying(call, what=what)
@@ -76,8 +77,7 @@ async def _run(services: RunServices, run_id: UUID) -> RunRow | None:
         async with services.pool.connection() as conn:
             return await run_store.get_run(conn, run_id=run_id)
 
-    row: RunRow | None = await _read(services, f"follow run {run_id}", read)
-    return row
+    return await _read(f"follow run {run_id}", read)
 
 
 def _error_event(exc: RunStuck, seq: int) -> ServerSentEvent:
@@ -93,8 +93,7 @@ async def run_events(
     try:
         while True:
             with services.notifier.waiter(str(run_id)) as woke:
-                rows: list[StoredEvent] = await _read(
-                    services,
+                rows = await _read(
                     f"events of run {run_id}",
                     functools.partial(events_after, services.pool, str(run_id), seq),
                 )
