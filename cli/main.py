@@ -52,7 +52,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int | None, typer.Option(help="In-process run workers (default from settings).")
+        int | None,
+        typer.Option(
+            help="Run slots executed in this process (default TRADEGRAPH_WORKERS, 100; 0: API only)."
+        ),
     ] = None,
 ) -> None:
     """Serve the HTTP API with in-process run workers."""
@@ -64,13 +67,47 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 2,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Runs executed at once (default TRADEGRAPH_WORKERS, 100).")
+    ] = None,
 ) -> None:
     """Run extra run workers (no HTTP)."""
     from server.worker_main import run_worker
+    from tradegraph.settings import get_settings
 
     _setup_logging()
-    asyncio.run(run_worker(concurrency=concurrency))
+    asyncio.run(run_worker(concurrency=concurrency or get_settings().workers))
+
+
+@app.command()
+def retention(
+    now: Annotated[
+        bool, typer.Option("--now", help="Retention 0: prune every settled session and all old events.")
+    ] = False,
+    events_days: Annotated[
+        float | None, typer.Option(help="Keep finished runs' stream events this long (default: settings).")
+    ] = None,
+    checkpoint_days: Annotated[
+        float | None, typer.Option(help="Keep settled sessions' per-step checkpoints this long.")
+    ] = None,
+) -> None:
+    """Run one retention sweep now (the server runs one every 10 minutes)."""
+    from server.sweep_main import sweep_once
+    from tradegraph.settings import get_settings
+
+    _setup_logging()
+    settings = get_settings()
+    if events_days is None:
+        events_days = settings.events_retention_days
+    if checkpoint_days is None:
+        checkpoint_days = settings.checkpoint_retention_days
+    if now:
+        events_days = checkpoint_days = 0
+    report = asyncio.run(sweep_once(events_days=events_days, checkpoint_days=checkpoint_days))
+    typer.echo(
+        f"threads deleted: {report.threads_deleted}, threads pruned: {report.threads_pruned}, "
+        f"stream events deleted: {report.events_deleted}"
+    )
 
 
 @users_app.command("create")

@@ -18,11 +18,11 @@ from graph.state import SessionState
 from nodes.risk_check import verdict_event
 from tradegraph.approval import REVIEW_RULE
 from tradegraph.database import Pool
-from tradegraph.ledger import BarStart, OrderOutcome, OrderTicket, record_equity, record_order
+from tradegraph.ledger import OrderOutcome, OrderTicket, record_equity, record_order
 from tradegraph.market.prices import next_time
 from tradegraph.money import as_text
 from tradegraph.orders import ExecutionReport, Verdict, client_order_id
-from tradegraph.valuation import Portfolio, mark, value_holdings
+from tradegraph.valuation import Portfolio, mark, mark_positions, value_holdings
 
 
 async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
@@ -64,7 +64,7 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
         "benchmark": as_text(benchmark),
     }
     runtime.stream_writer(equity_event)
-    return {"fills": reports, **await _next_bar(pool, state, portfolio, booked)}
+    return {"fills": reports, **await _next_bar(pool, state, portfolio)}
 
 
 def _ticket(
@@ -95,7 +95,7 @@ async def _benchmark_value(pool: Pool, state: SessionState, clock: datetime) -> 
     return valued.equity
 
 
-async def _next_bar(pool: Pool, state: SessionState, marked: Portfolio, booked: BarStart) -> dict[str, Any]:
+async def _next_bar(pool: Pool, state: SessionState, marked: Portfolio) -> dict[str, Any]:
     """The state update that opens the next bar, or `done` after the last one.
 
     `marked` is the portfolio just marked at the bar that ended; its equity becomes the day's
@@ -110,8 +110,12 @@ async def _next_bar(pool: Pool, state: SessionState, marked: Portfolio, booked: 
         "clock": upcoming.isoformat(),
         "bar_index": state["bar_index"] + 1,
         "day_open_equity": marked["equity"] if new_day else state["day_open_equity"],
-        "portfolio": await mark(
-            pool, model_id=state["model_id"], clock=upcoming, mode=state["mode"], as_of=booked
+        "portfolio": await mark_positions(  # the ledger as booked does not change: only prices do
+            pool,
+            cash=Decimal(marked["cash"]),
+            positions=marked["positions"],
+            clock=upcoming,
+            mode=state["mode"],
         ),
         "llm_turns": 0,
     }

@@ -37,7 +37,7 @@ def lifespan_of(
         refuse_unsafe_database(settings)
         url = database_url()
         await prepare_database(url)
-        pool = make_pool(url, min_size=2, max_size=20)
+        pool = make_pool(url, min_size=2, max_size=get_settings().db_pool_size)
         await pool.open()
         try:
             await check_startup(pool, settings)

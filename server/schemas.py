@@ -17,14 +17,31 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+PruneStrategy = Literal["keep_latest", "delete"]
+
+
+class ThreadTTL(Body):
+    """langgraph-api's thread time to live: minutes after the thread's last activity, then `strategy`."""
+
+    ttl: float = Field(gt=0, le=525_600 * 100)
+    strategy: PruneStrategy = "delete"
+
+
 class ThreadCreate(Body):
     thread_id: UUID | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
+    ttl: ThreadTTL | None = None
 
 
 class ThreadPatch(Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
+    ttl: ThreadTTL | None = None
+
+
+class ThreadPrune(Body):
+    thread_ids: list[UUID] = Field(min_length=1, max_length=1000)
+    strategy: PruneStrategy = "delete"
 
 
 class ThreadSearch(Body):

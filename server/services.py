@@ -4,10 +4,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import persistent_graph
+from server.retention import Retention
 from server.runs.executor import RunExecutor
 from server.runs.lifecycle import RunLifecycle
 from server.runs.notifier import Notifier
@@ -28,6 +30,7 @@ class RunServices:
     pool: Pool
     graph: CompiledStateGraph[Any, Any, Any, Any]
     lifecycle: RunLifecycle
+    retention: Retention
     notifier: Notifier
     queue_pool: AsyncConnectionPool[Any]
     sweeper: StalledJobSweeper
@@ -43,19 +46,21 @@ class RunServices:
         """
         graph = persistent_graph(pool)
         lifecycle = RunLifecycle(pool, graph)
+        assert isinstance(graph.checkpointer, AsyncPostgresSaver), "the service's graph is checkpointed"
+        retention = Retention(pool, graph.checkpointer)
         notifier = Notifier(url)
         await notifier.start()
-        queue_pool = make_queue_pool(url, max(workers, 1))
+        queue_pool = make_queue_pool(url)
         await queue_pool.open()
         await queue.open_async(pool=queue_pool)
         executor = RunExecutor(pool, graph, lifecycle)
         restart_s = get_settings().worker_restart_s
         worker = (
-            WorkerSupervisor(executor, workers, on_fatal=on_fatal, restart_s=restart_s)
+            WorkerSupervisor(executor, retention, workers, on_fatal=on_fatal, restart_s=restart_s)
             if workers > 0
             else None
         )
-        return cls(pool, graph, lifecycle, notifier, queue_pool, StalledJobSweeper(), worker)
+        return cls(pool, graph, lifecycle, retention, notifier, queue_pool, StalledJobSweeper(), worker)
 
     async def stop(self) -> None:
         """Stop the worker and the sweeper, then the queue and the notifier."""

@@ -77,6 +77,11 @@ def thread_json(thread: ThreadRow, snapshot: StateSnapshot | None, error: Any = 
         "values": to_jsonable(snapshot.values) if snapshot and snapshot.values else None,
         "interrupts": interrupts,
         "error": error,
+        "ttl": (
+            {"ttl": thread["ttl_minutes"], "strategy": thread["ttl_strategy"]}
+            if thread["ttl_minutes"]
+            else None
+        ),
     }
 
 

@@ -6,13 +6,14 @@ import signal
 from server.services import RunServices
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import database_url, make_pool
+from tradegraph.settings import get_settings
 
 
 async def run_worker(*, concurrency: int) -> None:
     """Execute queued runs until SIGINT/SIGTERM; exits non-zero when the worker cannot be kept alive."""
     url = database_url()
     await prepare_database(url)
-    pool = make_pool(url, min_size=1, max_size=concurrency + 4)
+    pool = make_pool(url, min_size=1, max_size=get_settings().db_pool_size)
     await pool.open()
     stop = asyncio.Event()
     fatal: list[str] = []

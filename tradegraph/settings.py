@@ -36,8 +36,16 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=30.0, alias="TRADEGRAPH_LLM_TIMEOUT")
     """Per-request timeout for LLM calls, in seconds."""
 
-    workers: int = Field(default=2, alias="TRADEGRAPH_WORKERS")
-    """Concurrent runs executed by the in-process worker of `tradegraph serve`."""
+    workers: int = Field(default=100, ge=0, alias="TRADEGRAPH_WORKERS")
+    """Run slots: runs one `tradegraph serve` (or `tradegraph worker`) executes at once.
+
+    A slot costs a task and its graph's state in memory, not a connection: runs take connections
+    from the pool per database call, so 100 slots share `db_pool_size` connections.
+    """
+
+    db_pool_size: int = Field(default=20, ge=2, alias="TRADEGRAPH_DB_POOL_SIZE")
+    """Most database connections one process opens for runs and requests (plus 1 to listen and
+    up to 4 for the queue)."""
 
     worker_restart_s: float = Field(default=1.0, gt=0, alias="TRADEGRAPH_WORKER_RESTART_S")
     """A dead run worker is restarted after this many seconds (times the deaths in a row)."""
@@ -47,6 +55,12 @@ class Settings(BaseSettings):
 
     rate_limit: str = Field(default="100/second", alias="TRADEGRAPH_RATE_LIMIT")
     """Requests allowed per API key, in `limits` notation (`100/second;2000/minute`); `none` for no limit."""
+
+    events_retention_days: float = Field(default=7.0, ge=0, alias="TRADEGRAPH_EVENTS_RETENTION_DAYS")
+    """Stored stream events of a finished run (and finished queue jobs) are kept this long."""
+
+    checkpoint_retention_days: float = Field(default=7.0, ge=0, alias="TRADEGRAPH_CHECKPOINT_RETENTION_DAYS")
+    """A settled session keeps its per-step checkpoints this long; then only its final one."""
 
     log_format: Literal["text", "json"] = Field(default="text", alias="TRADEGRAPH_LOG_FORMAT")
     """`json` writes one JSON object per log line (for log shippers)."""

@@ -5,12 +5,20 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Response
-from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graph.config import thread_config
 from graph.state import IDENTITY_FIELDS
 from server.deps import CurrentUser, PoolDep, ServicesDep
-from server.schemas import HistoryRequest, StateUpdate, ThreadCreate, ThreadPatch, ThreadSearch
+from server.retention import ThreadsBusy
+from server.schemas import (
+    HistoryRequest,
+    StateUpdate,
+    ThreadCreate,
+    ThreadPatch,
+    ThreadPrune,
+    ThreadSearch,
+    ThreadTTL,
+)
 from server.serialization import to_jsonable
 from server.services import RunServices
 from server.state_json import thread_json, thread_state
@@ -55,6 +63,11 @@ async def thread_with_state(services: RunServices, thread: ThreadRow) -> dict[st
     return thread_json(thread, snapshot, error)
 
 
+def ttl_of(ttl: ThreadTTL | None) -> thread_store.ThreadTTL | None:
+    """The stored form of a request's `ttl`."""
+    return thread_store.ThreadTTL(ttl.ttl, ttl.strategy) if ttl else None
+
+
 def model_id_of(metadata: dict[str, Any]) -> int | None:
     """`metadata.model_id` as an int; 422 when present but not a model id."""
     raw = metadata.get("model_id")
@@ -77,7 +90,12 @@ async def create_thread(
             raise HTTPException(404, f"model {model_id} not found")
         metadata = {**body.metadata, **({"model_id": model_id} if model_id is not None else {})}
         thread = await thread_store.create_thread(
-            conn, thread_id=thread_id, user_id=user.id, model_id=model_id, metadata=metadata
+            conn,
+            thread_id=thread_id,
+            user_id=user.id,
+            model_id=model_id,
+            metadata=metadata,
+            ttl=ttl_of(body.ttl),
         )
         if thread is None:
             existing = await thread_store.get_thread(conn, thread_id=thread_id, user_id=user.id)
@@ -119,13 +137,13 @@ async def get_thread(
 async def patch_thread(
     thread_id: UUID, body: ThreadPatch, services: ServicesDep, user: CurrentUser, pool: PoolDep
 ) -> dict[str, Any]:
-    """Merge metadata (the session's model binding cannot be changed)."""
+    """Merge metadata (the session's model binding cannot be changed); set or replace the `ttl`."""
     thread = await owned_thread(pool, thread_id, user)
     if "model_id" in body.metadata and model_id_of(body.metadata) != thread["model_id"]:
         raise HTTPException(422, "metadata.model_id cannot change: a session stays bound to its model")
     async with pool.connection() as conn:
-        updated = await thread_store.patch_metadata(
-            conn, thread_id=thread_id, user_id=user.id, metadata=body.metadata
+        updated = await thread_store.patch_thread(
+            conn, thread_id=thread_id, user_id=user.id, metadata=body.metadata, ttl=ttl_of(body.ttl)
         )
     assert updated is not None
     return await thread_with_state(services, updated)
@@ -138,11 +156,19 @@ async def delete_thread(thread_id: UUID, services: ServicesDep, user: CurrentUse
     async with pool.connection() as conn:
         if await run_store.active_runs(conn, thread_id=thread_id):
             raise HTTPException(409, f"Thread {thread_id} has runs in flight; cancel them first")
-        await thread_store.delete_thread(conn, thread_id=thread_id, user_id=user.id)
-    checkpointer = services.graph.checkpointer
-    assert isinstance(checkpointer, BaseCheckpointSaver), "the service's graph is always checkpointed"
-    await checkpointer.adelete_thread(str(thread_id))
+    await services.retention.delete([thread_id])
     return Response(status_code=204)
+
+
+@router.post("/prune")
+async def prune_threads(body: ThreadPrune, services: ServicesDep, user: CurrentUser) -> dict[str, int]:
+    """`keep_latest`: keep each thread's latest checkpoint (its final state), drop the per-step ones
+    and stored stream events; `delete`: delete the threads. Only the caller's threads count."""
+    try:
+        pruned = await services.retention.prune(user.id, body.thread_ids, body.strategy)
+    except ThreadsBusy as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return {"pruned_count": pruned}
 
 
 @router.get("/{thread_id}/state")

@@ -24,8 +24,9 @@ SELECT pg_notify(%s, %s), (SELECT count(*) FROM stored)
 NEXT_SEQ = "SELECT COALESCE(max(seq), 0) + 1 AS next FROM run_events WHERE run_id = %s"
 BATCH_WINDOW_S = 0.015
 """Events reach followers at most this late; a short run is stored in one write when it ends."""
-SELECT_AFTER = """
-SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 500
+EVENTS_PER_READ = 500
+SELECT_AFTER = f"""
+SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT {EVENTS_PER_READ}
 """
 
 

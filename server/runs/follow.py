@@ -15,7 +15,7 @@ from uuid import UUID
 from sse_starlette import ServerSentEvent
 
 from graph.config import thread_config
-from server.runs.events import events_after
+from server.runs.events import EVENTS_PER_READ, events_after
 from server.runs.queue import queue_stats
 from server.serialization import dumps
 from server.services import RunServices
@@ -87,7 +87,12 @@ def _error_event(exc: RunStuck, seq: int) -> ServerSentEvent:
 async def run_events(
     services: RunServices, run_id: UUID, *, after: int = 0, modes: set[str] | None = None
 ) -> AsyncIterator[ServerSentEvent]:
-    """Stored events after `after`, then live ones, until the run's final `end` or `error`."""
+    """Stored events after `after`, then live ones, until the run's final `end` or `error`.
+
+    One read per wake-up while events flow: the waiter is registered before each read, so a batch
+    stored after the read wakes it, and the run's status is only read when a wake-up (or the
+    periodic check) finds no new events.
+    """
     seq, finished_at, watch = after, None, ProgressWatch(services)
     loop = asyncio.get_running_loop()
     try:
@@ -103,7 +108,11 @@ async def run_events(
                         yield ServerSentEvent(data=dumps(row["data"]), event=row["event"], id=str(seq))
                     if row["event"] in TERMINAL:
                         return
+                if len(rows) == EVENTS_PER_READ:
+                    continue  # more are stored already
                 if rows:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woke.wait(), timeout=WAKE_EVERY_S)
                     continue
                 run = await _run(services, run_id)
                 if run is None:  # rolled back: the run and its events are gone

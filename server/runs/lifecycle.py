@@ -82,10 +82,29 @@ UPDATE threads SET status = %s, updated_at = now(), state_updated_at = now() WHE
 DELETE_RUN = "DELETE FROM runs WHERE run_id = %s"
 DELETE_RUN_CHECKPOINTS = """
 WITH doomed AS (
-    DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s RETURNING checkpoint_id
+    DELETE FROM checkpoints WHERE thread_id = %(thread)s AND metadata->>'run_id' = %(run)s
+    RETURNING checkpoint_ns, checkpoint_id, checkpoint -> 'channel_versions' AS versions
+), writes AS (
+    DELETE FROM checkpoint_writes w USING doomed d
+    WHERE w.thread_id = %(thread)s AND w.checkpoint_ns = d.checkpoint_ns AND w.checkpoint_id = d.checkpoint_id
+), freed AS (
+    SELECT DISTINCT d.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM doomed d CROSS JOIN LATERAL jsonb_each_text(d.versions) AS v
 )
-DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id IN (SELECT checkpoint_id FROM doomed)
+DELETE FROM checkpoint_blobs b USING freed f
+WHERE b.thread_id = %(thread)s AND b.checkpoint_ns = f.checkpoint_ns
+  AND b.channel = f.channel AND b.version = f.version
+  AND NOT EXISTS (  -- still used by a checkpoint the run did not write (this statement's snapshot has all)
+    SELECT 1 FROM checkpoints c
+    WHERE c.thread_id = %(thread)s AND c.checkpoint_ns = f.checkpoint_ns
+      AND c.checkpoint -> 'channel_versions' ->> f.channel = f.version
+      AND c.checkpoint_id NOT IN (SELECT checkpoint_id FROM doomed)
+  )
 """
+"""A rolled-back run's checkpoints, their writes, and the blobs no remaining checkpoint references.
+
+The checkpointer has no call for "the checkpoints one run wrote" (its `aprune` keeps the latest,
+which here is the run's own), so this one statement does what `aprune` does for the blobs."""
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 
 
@@ -210,7 +229,7 @@ class RunLifecycle:
         """Erase a cancelled run: its checkpoints, then the run with its events; settle the thread."""
         thread_id = str(run["thread_id"])
         async with self.pool.connection() as conn:
-            await conn.execute(DELETE_RUN_CHECKPOINTS, (thread_id, str(run["run_id"]), thread_id))
+            await conn.execute(DELETE_RUN_CHECKPOINTS, {"thread": thread_id, "run": str(run["run_id"])})
             await conn.execute(DELETE_RUN, (run["run_id"],))
             await self._settle(conn, run["thread_id"])
             await notify(conn, str(run["run_id"]))

@@ -62,10 +62,21 @@ class ResilientConnector(procrastinate.PsycopgConnector):
 queue = procrastinate.App(connector=ResilientConnector())
 
 
+SWEEP_CRON = "*/10 * * * *"
+"""When the retention sweep runs (server/retention.py): every 10 minutes, on one worker."""
+
+
 @queue.task(name="tradegraph.execute_run", pass_context=True)
 async def execute_run(context: JobContext, run_id: str) -> None:
     """Execute one run with this worker's executor."""
     await context.additional_context["executor"].execute(UUID(run_id))
+
+
+@queue.periodic(cron=SWEEP_CRON)
+@queue.task(name="tradegraph.retention_sweep", pass_context=True, queueing_lock="retention_sweep")
+async def retention_sweep(context: JobContext, timestamp: int) -> None:
+    """Apply retention (procrastinate defers each due time once, whatever the number of workers)."""
+    await context.additional_context["sweeper"].sweep_due()
 
 
 async def stalled_run_jobs() -> list[Job]:
@@ -100,13 +111,18 @@ async def abort_job(job_id: int) -> None:
     await queue.job_manager.cancel_job_by_id_async(job_id, abort=True)
 
 
-def make_queue_pool(url: str, concurrency: int) -> AsyncConnectionPool[Any]:
-    """procrastinate's own small pool (its LISTEN connection plus one per concurrent fetch).
+QUEUE_POOL_SIZE = 5
+"""procrastinate's connections: its LISTEN connection, and short queries to fetch, finish and beat.
+A running job holds none (a run uses the app's pool), so this does not grow with the run slots."""
+
+
+def make_queue_pool(url: str) -> AsyncConnectionPool[Any]:
+    """procrastinate's own small pool (QUEUE_POOL_SIZE).
 
     No liveness check on checkout (a round trip per query): after a restart a query on a dead
     connection fails, the pool discards that connection, and the connector's retry takes another.
     """
-    return AsyncConnectionPool(url, min_size=1, max_size=concurrency + 3, open=False)
+    return AsyncConnectionPool(url, min_size=1, max_size=QUEUE_POOL_SIZE, open=False)
 
 
 class Executor(Protocol):
@@ -115,13 +131,19 @@ class Executor(Protocol):
     async def execute(self, run_id: UUID) -> None: ...
 
 
-async def run_worker(executor: Executor, concurrency: int) -> None:
+class Sweeper(Protocol):
+    """What a worker hands the periodic retention job to (server/retention.py)."""
+
+    async def sweep_due(self) -> object: ...
+
+
+async def run_worker(executor: Executor, sweeper: Sweeper, concurrency: int) -> None:
     """The procrastinate worker until it stops (cancelled, or a side task failed for good)."""
     await queue.run_worker_async(
         concurrency=concurrency,
         wait=True,
         install_signal_handlers=False,
-        additional_context={"executor": executor},
+        additional_context={"executor": executor, "sweeper": sweeper},
         update_heartbeat_interval=HEARTBEAT_SECONDS,
         stalled_worker_timeout=STALLED_AFTER_SECONDS * 4,
         fetch_job_polling_interval=2.0,

@@ -17,6 +17,7 @@ from server.runs.queue import (
     HEARTBEAT_SECONDS,
     STALLED_AFTER_SECONDS,
     Executor,
+    Sweeper,
     retry_job,
     run_worker,
     stalled_run_jobs,
@@ -49,11 +50,18 @@ class WorkerSupervisor:
     """The in-process run worker as an asyncio task, restarted when it dies."""
 
     def __init__(
-        self, executor: Executor, concurrency: int, *, on_fatal: Callable[[str], None], restart_s: float
+        self,
+        executor: Executor,
+        sweeper: Sweeper,
+        concurrency: int,
+        *,
+        on_fatal: Callable[[str], None],
+        restart_s: float,
     ) -> None:
         self.health = WorkerHealth()
         self._restart_s = restart_s
-        self._executor, self._concurrency, self._on_fatal = executor, concurrency, on_fatal
+        self._executor, self._sweeper, self._concurrency = executor, sweeper, concurrency
+        self._on_fatal = on_fatal
         self._deaths: list[float] = []
         self._worker: asyncio.Task[None] | None = None
         self._task = asyncio.create_task(self._supervise(), name="run-worker-supervisor")
@@ -62,7 +70,7 @@ class WorkerSupervisor:
         loop = asyncio.get_running_loop()
         while True:
             self._worker = asyncio.create_task(
-                run_worker(self._executor, self._concurrency), name="run-worker"
+                run_worker(self._executor, self._sweeper, self._concurrency), name="run-worker"
             )
             self.health.running = True
             try:

@@ -1,7 +1,7 @@
 """Threads: owned by a user, optionally bound to a trading model, with a protocol status."""
 
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -11,17 +11,20 @@ from typing_extensions import TypedDict
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 
 INSERT_THREAD = """
-INSERT INTO threads (thread_id, user_id, model_id, metadata) VALUES (%s, %s, %s, %s)
+INSERT INTO threads (thread_id, user_id, model_id, metadata, ttl_minutes, ttl_strategy)
+VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (thread_id) DO NOTHING RETURNING *
 """
 SELECT_THREAD = "SELECT * FROM threads WHERE thread_id = %s AND user_id = %s"
 SELECT_THREAD_ANY = "SELECT * FROM threads WHERE thread_id = %s"
 THREAD_EXISTS = "SELECT user_id FROM threads WHERE thread_id = %s"
-PATCH_METADATA = """
-UPDATE threads SET metadata = metadata || %s, updated_at = now()
-WHERE thread_id = %s AND user_id = %s RETURNING *
+PATCH_THREAD = """
+UPDATE threads SET metadata = metadata || %(metadata)s, updated_at = now(),
+    ttl_minutes = CASE WHEN %(set_ttl)s THEN %(ttl)s ELSE ttl_minutes END,
+    ttl_strategy = CASE WHEN %(set_ttl)s THEN %(strategy)s ELSE ttl_strategy END
+WHERE thread_id = %(thread_id)s AND user_id = %(user_id)s RETURNING *
 """
-DELETE_THREAD = "DELETE FROM threads WHERE thread_id = %s AND user_id = %s RETURNING thread_id"
+DELETE_THREADS = "DELETE FROM threads WHERE thread_id = ANY(%s)"
 SELECT_STATUSES = "SELECT thread_id::text AS thread_id, status FROM threads WHERE thread_id::text = ANY(%s)"
 SEARCH_THREADS = """
 SELECT * FROM threads
@@ -45,6 +48,18 @@ class ThreadRow(TypedDict):
     created_at: datetime
     updated_at: datetime
     state_updated_at: datetime
+    ttl_minutes: float | None
+    """Time to live after the last activity (`updated_at`); with `ttl_strategy`, or both None."""
+    ttl_strategy: Literal["delete", "keep_latest"] | None
+    pruned_at: datetime | None
+    """When retention last pruned the thread's checkpoints to its latest."""
+
+
+class ThreadTTL(NamedTuple):
+    """A thread's time to live: minutes after its last activity, and what then happens to it."""
+
+    minutes: float
+    strategy: Literal["delete", "keep_latest"]
 
 
 def _thread(row: Any) -> ThreadRow:
@@ -58,11 +73,12 @@ async def create_thread(
     user_id: int,
     model_id: int | None,
     metadata: dict[str, Any],
+    ttl: ThreadTTL | None = None,
 ) -> ThreadRow | None:
     """Insert a thread; None when the id is taken."""
-    row = await (
-        await conn.execute(INSERT_THREAD, (thread_id, user_id, model_id, Jsonb(metadata)))
-    ).fetchone()
+    minutes, strategy = ttl if ttl else (None, None)
+    params = (thread_id, user_id, model_id, Jsonb(metadata), minutes, strategy)
+    row = await (await conn.execute(INSERT_THREAD, params)).fetchone()
     return _thread(row) if row else None
 
 
@@ -80,17 +96,30 @@ async def thread_exists(conn: AsyncConnection[Any], *, thread_id: UUID) -> bool:
     return await (await conn.execute(THREAD_EXISTS, (thread_id,))).fetchone() is not None
 
 
-async def patch_metadata(
-    conn: AsyncConnection[Any], *, thread_id: UUID, user_id: int, metadata: dict[str, Any]
+async def patch_thread(
+    conn: AsyncConnection[Any],
+    *,
+    thread_id: UUID,
+    user_id: int,
+    metadata: dict[str, Any],
+    ttl: ThreadTTL | None = None,
 ) -> ThreadRow | None:
-    """Merge metadata into the thread's."""
-    row = await (await conn.execute(PATCH_METADATA, (Jsonb(metadata), thread_id, user_id))).fetchone()
+    """Merge metadata into the thread's; replace its time to live when `ttl` is given."""
+    params = {
+        "metadata": Jsonb(metadata),
+        "set_ttl": ttl is not None,
+        "ttl": ttl.minutes if ttl else None,
+        "strategy": ttl.strategy if ttl else None,
+        "thread_id": thread_id,
+        "user_id": user_id,
+    }
+    row = await (await conn.execute(PATCH_THREAD, params)).fetchone()
     return _thread(row) if row else None
 
 
-async def delete_thread(conn: AsyncConnection[Any], *, thread_id: UUID, user_id: int) -> bool:
-    """Delete a thread and (by cascade) its runs and events."""
-    return await (await conn.execute(DELETE_THREAD, (thread_id, user_id))).fetchone() is not None
+async def delete_threads(conn: AsyncConnection[Any], *, thread_ids: list[UUID]) -> None:
+    """Delete threads and (by cascade) their runs and events; their checkpoints are the checkpointer's."""
+    await conn.execute(DELETE_THREADS, (thread_ids,))
 
 
 async def statuses(conn: AsyncConnection[Any], *, thread_ids: list[str]) -> dict[str, ThreadStatus]:

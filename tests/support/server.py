@@ -97,6 +97,7 @@ class ServerProcess(HttpProcess):
         self, database_url: str, log_path: Path, *, workers: int = 2, extra_env: dict[str, str] | None = None
     ):
         port = free_port()
+        self.database_url = database_url
         env = clean_env({"DATABASE_URL": database_url, "TRADEGRAPH_ENV": "test", **(extra_env or {})})
         command = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", str(workers)]
         super().__init__(command, port=port, log_path=log_path, env=env)

@@ -4,6 +4,7 @@ Every read takes the session clock and returns only bars that have closed by the
 immutable reference data, so each symbol's history is read from `daily_bars` once per process.
 """
 
+import asyncio
 import bisect
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -24,6 +25,7 @@ FROM daily_bars WHERE symbol = %s ORDER BY day
 _daily_cache: dict[str, list[Bar]] = {}
 _times_cache: dict[str, list[datetime]] = {}
 _symbols_cache: list[str] = []
+_loading: dict[str, asyncio.Task[list[Bar]]] = {}
 
 
 class UnknownSymbol(ValueError):
@@ -35,15 +37,30 @@ async def known_symbols(pool: Pool) -> list[str]:
     if not _symbols_cache:
         async with pool.connection() as conn:
             rows = await (await conn.execute(SELECT_SYMBOLS)).fetchall()
-        _symbols_cache.extend(row["symbol"] for row in rows)
+        _symbols_cache[:] = [row["symbol"] for row in rows]  # concurrent first readers write the same
     return list(_symbols_cache)
 
 
 async def daily_bars(pool: Pool, symbol: str) -> list[Bar]:
-    """All daily bars of a symbol, oldest first (bar time is the 16:00 close)."""
+    """All daily bars of a symbol, oldest first (bar time is the 16:00 close).
+
+    Read once per process: concurrent first readers (100 sessions starting together) share one
+    load instead of each reading the whole history.
+    """
+    if symbol in _daily_cache:
+        return _daily_cache[symbol]
+    loop = asyncio.get_running_loop()
+    load = _loading.get(symbol)
+    if load is None or load.get_loop() is not loop:
+        load = _loading[symbol] = loop.create_task(_load_daily(pool, symbol), name=f"load {symbol}")
+        load.add_done_callback(lambda _: _loading.pop(symbol, None))
+    return await asyncio.shield(load)  # a cancelled reader does not cancel the others' load
+
+
+async def _load_daily(pool: Pool, symbol: str) -> list[Bar]:
+    if symbol not in await known_symbols(pool):
+        raise UnknownSymbol(f"unknown symbol {symbol!r}; known: {', '.join(_symbols_cache)}")
     if symbol not in _daily_cache:
-        if symbol not in await known_symbols(pool):
-            raise UnknownSymbol(f"unknown symbol {symbol!r}; known: {', '.join(_symbols_cache)}")
         async with pool.connection() as conn:
             rows = await (await conn.execute(SELECT_DAILY, (symbol,))).fetchall()
         bars = [
