@@ -10,7 +10,7 @@ from graph.context import SessionContext, bar_start, pool_of
 from graph.events import VerdictEvent
 from graph.state import SessionState
 from tradegraph.accounts import get_model, limits_of
-from tradegraph.ledger import cash_and_positions, fills_on_day
+from tradegraph.ledger import book_at
 from tradegraph.market.prices import bar_at
 from tradegraph.orders import Verdict
 from tradegraph.risk import RiskFacts, evaluate
@@ -32,21 +32,20 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
         if model is None:
             raise LookupError(f"model {model_id} no longer exists")
         as_of = bar_start(runtime, start_count=state.get("start_count", 1), clock=clock)  # same on a replay
-        cash, positions = await cash_and_positions(conn, model_id=model_id, as_of=as_of)
-        fills_today = await fills_on_day(conn, model_id=model_id, day=clock, as_of=as_of)
+        book = await book_at(conn, model_id=model_id, day=clock, as_of=as_of)
     prices: dict[str, Decimal | None] = {}
     for symbol in state["symbols"]:
         bar = await bar_at(pool, symbol, clock, mode)
         prices[symbol] = bar.close if bar else None
-    marked = await mark_positions(pool, cash=cash, positions=positions, clock=clock, mode=mode)
+    marked = await mark_positions(pool, cash=book.cash, positions=book.positions, clock=clock, mode=mode)
     facts = RiskFacts(
         limits=limits_of(model),
-        cash=cash,
-        positions=positions,
+        cash=book.cash,
+        positions=book.positions,
         prices=prices,
         equity=Decimal(marked["equity"]),
         day_open_equity=Decimal(state["day_open_equity"]),
-        fills_today=fills_today,
+        fills_today=book.fills_today,
     )
     verdicts = evaluate(list(state.get("proposals", [])), facts)
     for verdict in verdicts:

@@ -25,7 +25,7 @@ ahead AS (
       AND o.client_order_id LIKE %(session_prefix)s AND o.bar_time >= %(since)s
 )"""
 """This session's own fills at or after a bar: present only when that bar is being replayed."""
-SELECT_CASH_AND_POSITIONS = f"""
+_HOLDINGS = f"""
 WITH {AHEAD}, undo AS (
     SELECT symbol, sum(CASE side WHEN 'buy' THEN quantity ELSE -quantity END) AS quantity
     FROM ahead GROUP BY symbol
@@ -33,17 +33,19 @@ WITH {AHEAD}, undo AS (
 SELECT c.cash + COALESCE((SELECT sum(CASE side WHEN 'buy' THEN notional ELSE -notional END) FROM ahead), 0)
            AS cash,
        COALESCE(jsonb_object_agg(p.symbol, p.quantity - COALESCE(u.quantity, 0))
-                FILTER (WHERE p.quantity - COALESCE(u.quantity, 0) > 0), '{{}}') AS positions
+                FILTER (WHERE p.quantity - COALESCE(u.quantity, 0) > 0), '{{}}') AS positions"""
+_OF_MODEL = """
 FROM cash_accounts c
 LEFT JOIN positions p ON p.model_id = c.model_id
 LEFT JOIN undo u ON u.symbol = p.symbol
 WHERE c.model_id = %(model_id)s GROUP BY c.cash
 """
-COUNT_FILLS_ON_DAY = f"""
-WITH {AHEAD}
-SELECT (SELECT count(*) FROM fills WHERE model_id = %(model_id)s AND bar_time::date = %(day)s::date)
-     - (SELECT count(*) FROM ahead WHERE bar_time::date = %(day)s::date) AS n
-"""
+_FILLS_ON_DAY = """,
+       (SELECT count(*) FROM fills WHERE model_id = %(model_id)s AND bar_time::date = %(day)s::date)
+       - (SELECT count(*) FROM ahead WHERE bar_time::date = %(day)s::date) AS fills_today"""
+SELECT_CASH_AND_POSITIONS = _HOLDINGS + _OF_MODEL
+SELECT_BOOK = _HOLDINGS + _FILLS_ON_DAY + _OF_MODEL
+"""Cash, positions and the day's fill count in one round trip (what a risk check reads)."""
 UPSERT_EQUITY = """
 INSERT INTO equity_points (thread_id, model_id, bar_time, equity, benchmark)
 VALUES (%s, %s, %s, %s, %s)
@@ -149,13 +151,23 @@ async def cash_and_positions(
     return row["cash"], dict(sorted(row["positions"].items()))
 
 
-async def fills_on_day(
-    conn: AsyncConnection[Any], *, model_id: int, day: datetime, as_of: BarStart | None = None
-) -> int:
-    """Fills the model has had on the trading day of `day`, across all its sessions (as of a bar)."""
-    params = {"model_id": model_id, "day": day, **(as_of.params() if as_of else NOW)}
-    row = await (await conn.execute(COUNT_FILLS_ON_DAY, params)).fetchone()
-    return int(row["n"]) if row else 0
+@dataclass(frozen=True)
+class Book:
+    """The model's ledger as of a bar: cash, non-zero positions, and fills on the bar's trading day
+    across all its sessions."""
+
+    cash: Decimal
+    positions: dict[str, int]
+    fills_today: int
+
+
+async def book_at(conn: AsyncConnection[Any], *, model_id: int, day: datetime, as_of: BarStart) -> Book:
+    """The ledger as a risk check reads it, as of a session bar (one round trip)."""
+    params = {"model_id": model_id, "day": day, **as_of.params()}
+    row = await (await conn.execute(SELECT_BOOK, params)).fetchone()
+    if row is None:
+        raise LookupError(f"model {model_id} has no cash account")
+    return Book(row["cash"], dict(sorted(row["positions"].items())), int(row["fills_today"]))
 
 
 async def record_equity(

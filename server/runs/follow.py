@@ -51,7 +51,8 @@ class ProgressWatch:
         if now - self._checked < CHECK_WORKERS_EVERY_S:
             return
         self._checked = now
-        if (await queue_stats(self.services.pool)).live_workers:
+        stats = await _read("queue stats", functools.partial(queue_stats, self.services.pool))
+        if stats.live_workers:
             self._no_worker_since = None
             return
         self._no_worker_since = self._no_worker_since or now
