@@ -13,7 +13,7 @@ from server.retention import Retention
 from server.runs.executor import RunExecutor
 from server.runs.lifecycle import RunLifecycle
 from server.runs.notifier import Notifier
-from server.runs.queue import make_queue_pool, queue
+from server.runs.queue import WorkerCensus, make_queue_pool, queue
 from server.runs.supervisor import StalledJobSweeper, WorkerSupervisor
 from tradegraph.database import Pool
 from tradegraph.settings import get_settings
@@ -33,6 +33,7 @@ class RunServices:
     retention: Retention
     notifier: Notifier
     queue_pool: AsyncConnectionPool[Any]
+    census: WorkerCensus
     sweeper: StalledJobSweeper
     worker: WorkerSupervisor | None
 
@@ -60,7 +61,8 @@ class RunServices:
             if workers > 0
             else None
         )
-        return cls(pool, graph, lifecycle, retention, notifier, queue_pool, StalledJobSweeper(), worker)
+        census, sweeper = WorkerCensus(pool), StalledJobSweeper()
+        return cls(pool, graph, lifecycle, retention, notifier, queue_pool, census, sweeper, worker)
 
     async def stop(self) -> None:
         """Stop the worker and the sweeper, then the queue and the notifier."""

@@ -16,7 +16,6 @@ from sse_starlette import ServerSentEvent
 
 from graph.config import thread_config
 from server.runs.events import EVENTS_PER_READ, events_after
-from server.runs.queue import queue_stats
 from server.serialization import dumps
 from server.services import RunServices
 from server.state_json import final_values
@@ -51,8 +50,7 @@ class ProgressWatch:
         if now - self._checked < CHECK_WORKERS_EVERY_S:
             return
         self._checked = now
-        stats = await _read("queue stats", functools.partial(queue_stats, self.services.pool))
-        if stats.live_workers:
+        if await _read("live workers", self.services.census.live):
             self._no_worker_since = None
             return
         self._no_worker_since = self._no_worker_since or now

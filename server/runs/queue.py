@@ -153,6 +153,32 @@ async def run_worker(executor: Executor, sweeper: Sweeper, concurrency: int) -> 
     )
 
 
+LIVE_WORKERS = """
+SELECT count(*) AS n FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => %s)
+"""
+
+
+class WorkerCensus:
+    """How many workers (in any process) sent a heartbeat recently, read at most once per `every_s`.
+
+    Every stream and wait of a process asks it whether its run can still progress; sharing one
+    reading keeps 100 followers from querying the queue 100 times over.
+    """
+
+    def __init__(self, pool: Pool, every_s: float = HEARTBEAT_SECONDS) -> None:
+        self._pool, self._every_s = pool, every_s
+        self._live, self._read_at = 0, float("-inf")
+
+    async def live(self) -> int:
+        """Live workers as of at most `every_s` ago."""
+        now = asyncio.get_running_loop().time()
+        if now - self._read_at >= self._every_s:
+            async with self._pool.connection() as conn:
+                row = await (await conn.execute(LIVE_WORKERS, (STALLED_AFTER_SECONDS,))).fetchone()
+            self._live, self._read_at = int(row["n"]) if row else 0, now
+        return self._live
+
+
 QUEUE_STATS = """
 SELECT
     (SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo' AND task_name = %(task)s) AS queued,
