@@ -12,14 +12,16 @@ What it measures
     * peak RSS of every server and worker process (VmHWM);
     * that every run succeeded and every ledger reconciles with its fills;
     * statements per bar, counted in-process for one 62-bar session over the same database;
-    * bytes per bar kept: table sizes after `tradegraph retention --now` (per-step checkpoints,
-      stream events and queue jobs gone; final checkpoints, ledger and equity curves kept), over
-      the empty database's, after VACUUM FULL.
+    * bytes per bar stored, and kept: table sizes before and after `tradegraph retention --now`
+      (per-step checkpoints, stream events and queue jobs gone; final checkpoints, ledger and
+      equity curves kept), over the empty database's, after VACUUM FULL.
 
     `--extra-workers K` adds K `tradegraph worker` processes beside the server (scale-out).
 
     .venv/bin/python bench/concurrent_sessions.py                       # 100 sessions, one serve
     .venv/bin/python bench/concurrent_sessions.py --extra-workers 2
+    git worktree add /tmp/anchor <commit>                               # side by side with an anchor:
+    .venv/bin/python bench/concurrent_sessions.py --server-root /tmp/anchor --slots 2
 """
 
 import argparse
@@ -181,13 +183,15 @@ async def count_statements(url: str, bot: Bot) -> tuple[float, Counter[str]]:
     return sum(counts.values()) / bars, counts
 
 
-def start_workers(url: str, count: int, slots: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    """`count` `tradegraph worker` processes on the database, logging under LOG_DIR."""
+def start_workers(
+    url: str, count: int, slots: int, env: dict[str, str], root: Path
+) -> list[subprocess.Popen[bytes]]:
+    """`count` `tradegraph worker` processes of the checkout `root`, logging under LOG_DIR."""
     return [
         subprocess.Popen(
             [sys.executable, "-m", "cli", "worker", "--concurrency", str(slots)],
-            cwd=PROJECT_ROOT,
-            env=clean_env({"DATABASE_URL": url, "TRADEGRAPH_ENV": "test", **env}),
+            cwd=root,
+            env=clean_env({"DATABASE_URL": url, "TRADEGRAPH_ENV": "test", "PYTHONPATH": str(root), **env}),
             stdout=(LOG_DIR / f"concurrent-worker-{i}.log").open("w"),
             stderr=subprocess.STDOUT,
         )
@@ -223,9 +227,11 @@ async def measure(args: argparse.Namespace, url: str) -> int:
         empty_bytes = table_bytes(url)
         bots = await create_bots(url, args.users, args.models)
         env = {"TRADEGRAPH_RATE_LIMIT": "none", **dict(kv.split("=", 1) for kv in args.env)}
-        server = ServerProcess(url, LOG_DIR / "concurrent-serve.log", workers=args.slots, extra_env=env)
+        server = ServerProcess(
+            url, LOG_DIR / "concurrent-serve.log", workers=args.slots, extra_env=env, root=args.server_root
+        )
         server.wait_ready()
-        workers = start_workers(url, args.extra_workers, args.slots, env)
+        workers = start_workers(url, args.extra_workers, args.slots, env, args.server_root)
         try:
             await asyncio.sleep(2.0 if workers else 0.0)  # workers register with the queue
             sessions = [Session(bot) for bot in bots]
@@ -250,6 +256,7 @@ async def measure(args: argparse.Namespace, url: str) -> int:
             await pool.close()
         per_bar, counts = await count_statements(url, bots[0])
         bars = sum(s.bars for s in sessions) + 2 + 62  # the warm-up and counted sessions' bars
+        stored = table_bytes(url) - empty_bytes
         retention = run_retention_now(url)
         kept = table_bytes(url) - empty_bytes if retention.returncode == 0 else None
 
@@ -258,6 +265,7 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     total_bars = sum(s.bars for s in sessions)
     print(f"sessions: {len(sessions)} ({args.users} users x {args.models} bots), 62 bars each")
     print(f"server: 1 serve + {args.extra_workers} workers, {args.slots} run slots per process, env {env}")
+    print(f"server code: {args.server_root}")
     print(f"aggregate: {total_bars} bars in {wall:.1f} s = {total_bars / wall:.0f} bars/s")
     if first:
         print(
@@ -274,6 +282,7 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     print(f"statements per bar (in-process, one session): {per_bar:.1f}")
     for query, n in counts.most_common(8):
         print(f"    {n / 62:5.2f}  {query}")
+    print(f"bytes stored per bar before retention: {stored / bars:.0f} ({stored // 1024} KiB)")
     if kept is None:
         print(f"bytes kept per bar: retention failed: {retention.stderr.strip()[-400:]}")
     else:
@@ -294,6 +303,12 @@ def main() -> None:
     parser.add_argument("--extra-workers", type=int, default=0, help="`tradegraph worker` processes to add")
     parser.add_argument("--slots", type=int, default=100, help="run slots per process (TRADEGRAPH_WORKERS)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server and workers")
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="checkout whose code the server and workers run (e.g. a worktree of the anchor commit)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TRADEGRAPH_ENV", "test")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers (finally) when killed

@@ -94,13 +94,22 @@ class ServerProcess(HttpProcess):
     """A `tradegraph serve` process against `database_url`; stop() returns its exit code."""
 
     def __init__(
-        self, database_url: str, log_path: Path, *, workers: int = 2, extra_env: dict[str, str] | None = None
+        self,
+        database_url: str,
+        log_path: Path,
+        *,
+        workers: int = 2,
+        extra_env: dict[str, str] | None = None,
+        root: Path = PROJECT_ROOT,
     ):
+        """`root`: the checkout whose code the server runs (a benchmark's anchor commit, say)."""
         port = free_port()
         self.database_url = database_url
         env = clean_env({"DATABASE_URL": database_url, "TRADEGRAPH_ENV": "test", **(extra_env or {})})
+        if root != PROJECT_ROOT:
+            env["PYTHONPATH"] = str(root)
         command = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", str(workers)]
-        super().__init__(command, port=port, log_path=log_path, env=env)
+        super().__init__(command, port=port, log_path=log_path, env=env, cwd=root)
 
     def wait_ready(self, timeout: float = 60) -> "ServerProcess":
         super().wait_ready(timeout)
