@@ -9,6 +9,7 @@ from psycopg.rows import dict_row
 from tradegraph.accounts import ModelRow, user_by_name
 from tradegraph.accounts import create_model as insert_model
 from tradegraph.accounts import create_user as insert_user
+from tradegraph.ai import AIChoice
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import database_url
 from tradegraph.limits import RiskLimits
@@ -28,13 +29,24 @@ async def create_user(name: str) -> tuple[int, str]:
 
 
 async def create_model(
-    user_name: str, name: str, signature: str, initial_cash: Decimal, limits: RiskLimits
+    user_name: str,
+    name: str,
+    signature: str,
+    initial_cash: Decimal,
+    limits: RiskLimits,
+    llm: AIChoice | None = None,
 ) -> ModelRow:
-    """Create a model for the named user."""
+    """Create a model for the named user (with its own AI when `llm` is given)."""
     async with await _connect() as conn:
         user = await user_by_name(conn, name=user_name)
         if user is None:
             raise SystemExit(f"no user named {user_name!r}; create it with `tradegraph users create`")
         return await insert_model(
-            conn, user_id=user.id, name=name, signature=signature, initial_cash=initial_cash, limits=limits
+            conn,
+            user_id=user.id,
+            name=name,
+            signature=signature,
+            initial_cash=initial_cash,
+            limits=limits,
+            llm=llm,
         )

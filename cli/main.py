@@ -127,12 +127,35 @@ def models_create(
     signature: Annotated[str, typer.Option(help="Unique signature per user.")],
     initial_cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
     approval_notional: Annotated[str | None, typer.Option(help="Pause orders above this notional.")] = None,
+    llm_endpoint: Annotated[
+        str | None, typer.Option(help="The bot's AI: a configured endpoint (TRADEGRAPH_LLM_ENDPOINTS).")
+    ] = None,
+    llm_model: Annotated[str | None, typer.Option(help="Model name sent to that endpoint.")] = None,
+    llm_temperature: Annotated[float, typer.Option(help="Sampling temperature, 0-2.")] = 0.0,
+    llm_instructions: Annotated[str, typer.Option(help="Added to the bot's system prompt.")] = "",
 ) -> None:
     """Create a trading model for a user; prints its id."""
+    from pydantic import ValidationError
+
     from cli.accounts import create_model
+    from tradegraph.ai import AIChoiceInput, UnknownEndpoint, checked_choice
 
     limits = RiskLimits(approval_notional=Decimal(approval_notional) if approval_notional else None)
-    model = asyncio.run(create_model(user, name, signature, Decimal(initial_cash), limits))
+    llm = None
+    if llm_endpoint or llm_model:
+        if not (llm_endpoint and llm_model):
+            raise typer.BadParameter("give both --llm-endpoint and --llm-model")
+        try:
+            raw = AIChoiceInput(
+                endpoint=llm_endpoint,
+                model=llm_model,
+                temperature=llm_temperature,
+                instructions=llm_instructions,
+            )
+            llm = checked_choice(raw)
+        except (ValidationError, UnknownEndpoint) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    model = asyncio.run(create_model(user, name, signature, Decimal(initial_cash), limits, llm))
     typer.echo(f"created model {model['id']} ({model['signature']}) for {user}")
     typer.echo(model["id"])
 

@@ -4,6 +4,7 @@ Failures are never silent: when the model call still fails after the client's re
 decision is recorded as `failed` with the error, in state and on the stream.
 """
 
+import functools
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,25 +20,33 @@ from deciders.prompts import BAR_PROMPT, SYSTEM_PROMPT
 from graph.context import SessionContext, pool_of
 from graph.state import MAX_LLM_TURNS, Decision, SessionState
 from tools import TRADING_TOOLS
+from tradegraph.ai import AIChoice, Endpoint, default_choice, endpoint
 from tradegraph.market.prices import history
-from tradegraph.settings import get_settings
 
 LLM_RETRIES = 2
 """Retries of a failed model call (by the OpenAI client, with backoff) before the bar fails."""
 
 
-def configured_chat_model() -> BaseChatModel:
-    """ChatOpenAI as OpenAI users configure it: OPENAI_API_KEY, OPENAI_BASE_URL, model name."""
-    settings = get_settings()
-    if not settings.openai_api_key:
-        raise RuntimeError("the llm decider needs OPENAI_API_KEY (and OPENAI_BASE_URL for other servers)")
+def chat_model_for(choice: AIChoice) -> BaseChatModel:
+    """The session's own ChatOpenAI: its endpoint's URL, key and timeout, its model and temperature.
+
+    Built from the session's state, so two sessions in one process never share an endpoint or a
+    model name unless their bots chose the same; one instance per (endpoint, model, temperature)
+    is kept to reuse its HTTP connections. An unconfigured endpoint fails this bot's decision only.
+    """
+    server = endpoint(choice["endpoint"])
+    return _chat_model(choice["endpoint"], choice["model"], choice["temperature"], server)
+
+
+@functools.lru_cache(maxsize=64)
+def _chat_model(name: str, model: str, temperature: float, server: Endpoint) -> BaseChatModel:
     return ChatOpenAI(
-        model=settings.llm_model,
-        api_key=settings.openai_api_key,  # type: ignore[arg-type]
-        base_url=settings.openai_base_url,
+        model=model,
+        api_key=server.api_key,
+        base_url=server.base_url,
         max_retries=LLM_RETRIES,
-        timeout=settings.llm_timeout_s,
-        temperature=0,
+        timeout=server.timeout_s,
+        temperature=temperature,
     )
 
 
@@ -69,11 +78,13 @@ async def llm_decide(state: SessionState, runtime: Runtime[SessionContext]) -> d
     """One model call of the bar's tool loop."""
     turn = state.get("llm_turns", 0)
     opening = [await bar_prompt(state, runtime)] if turn == 0 else []
-    conversation = [SystemMessage(SYSTEM_PROMPT), *state.get("messages", []), *opening]
+    choice = state.get("llm") or default_choice()  # sessions started before bots had their own AI
+    system = SYSTEM_PROMPT + (f"\n\n{choice['instructions']}" if choice["instructions"] else "")
+    conversation = [SystemMessage(system), *state.get("messages", []), *opening]
     started = time.perf_counter()
     try:
         model = runtime.context.chat_model if runtime.context and runtime.context.chat_model else None
-        model = model or configured_chat_model()
+        model = model or chat_model_for(choice)
         reply = await model.bind_tools(TRADING_TOOLS).ainvoke(conversation)
     except Exception as exc:  # the failure is the decision: recorded, streamed, never a silent hold
         _report_call(runtime, started, failed=True)

@@ -12,6 +12,7 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import Messages, add_messages
 from typing_extensions import TypedDict
 
+from tradegraph.ai import AIChoice
 from tradegraph.market.prices import Mode
 from tradegraph.orders import ExecutionReport, Proposal, Verdict
 from tradegraph.session_request import DeciderName, SessionRequest
@@ -21,6 +22,9 @@ MAX_MESSAGES = 40
 """Largest LLM message window kept in state (one bar's conversation)."""
 IDENTITY_FIELDS = ("model_id", "signature")
 """State fields that only the database may set: never from a client, a tool or a state update."""
+PROTECTED_FIELDS = (*IDENTITY_FIELDS, "llm")
+"""Identity and the session's AI (copied from the bot when the session starts): a state update or a
+command naming one is refused."""
 MAX_LLM_TURNS = 4
 """Model calls allowed per bar before the tool loop is cut off."""
 STEPS_PER_BAR = 2 * MAX_LLM_TURNS + 2
@@ -94,6 +98,9 @@ class SessionState(TypedDict):
     """The trading model (bot) this session trades for; set once, never by a tool."""
     signature: str
     """The model's unique signature, carried with its id for audit and display."""
+    llm: NotRequired[AIChoice]
+    """The bot's AI when this session started (endpoint name, model, temperature, instructions; never
+    a key): the `llm` decider calls this, whatever the bot says now."""
     mode: Mode
     """`daily` bars or synthetic `intraday` minute bars."""
     symbols: list[str]

@@ -9,7 +9,7 @@ from langgraph.types import Overwrite
 
 from graph.context import SessionContext, bar_start, pool_of, thread_of
 from graph.state import Benchmark, SessionState
-from tradegraph.accounts import get_model
+from tradegraph.accounts import ai_of, get_model
 from tradegraph.database import Pool
 from tradegraph.market.prices import Mode, bar_at
 from tradegraph.money import as_text
@@ -64,6 +64,7 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
         "start": request.start.isoformat(),
         "end": request.end.isoformat(),
         "decider": request.decider,
+        "llm": ai_of(model),
         "start_count": state.get("start_count", 0) + 1,
         "clock": clock.isoformat(),
         "bar_index": 0,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from server.serialization import to_jsonable
 from tradegraph.accounts import ModelRow, limits_of
+from tradegraph.ai import AIChoice, AIChoiceInput, UnknownEndpoint, checked_choice
 from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
 from tradegraph.limits import RiskLimits
@@ -50,6 +51,9 @@ class ModelCreate(BaseModel):
     """Cash the model's account starts with."""
 
     limits: LimitsInput | None = None
+
+    llm: AIChoiceInput | None = None
+    """The bot's AI: a configured endpoint's name, a model name, temperature, instructions."""
     """Risk limits; keys left out take the defaults."""
 
     @field_validator("name")
@@ -65,8 +69,24 @@ class ModelPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limits: dict[str, Any]
+    limits: dict[str, Any] = Field(default_factory=dict)
     """Some or all RiskLimits keys; `approval_notional: null` turns approvals off."""
+
+    llm: AIChoiceInput | None = None
+    """A new AI for the bot's next sessions (running sessions keep theirs)."""
+
+    def check_not_empty(self) -> None:
+        """A 422 naming `limits` when the patch changes nothing."""
+        if not self.limits and self.llm is None:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "missing",
+                        "loc": ("body", "limits"),
+                        "msg": "nothing to change: send limits and/or llm",
+                    }
+                ]
+            )
 
 
 def merged_limits(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
@@ -80,6 +100,22 @@ def merged_limits(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
         raise RequestValidationError(errors) from exc
 
 
+def ai_choice(raw: AIChoiceInput | None) -> AIChoice | None:
+    """A request's `llm`, its endpoint configured; a 422 listing the configured endpoints otherwise."""
+    if raw is None:
+        return None
+    try:
+        return checked_choice(raw)
+    except UnknownEndpoint as exc:
+        error = {
+            "type": "value_error",
+            "loc": ("body", "llm", "endpoint"),
+            "msg": str(exc),
+            "input": raw.endpoint,
+        }
+        raise RequestValidationError([error]) from exc
+
+
 def model_json(model: ModelRow) -> dict[str, Any]:
     """A models row as the API shows it."""
     return {
@@ -88,6 +124,7 @@ def model_json(model: ModelRow) -> dict[str, Any]:
         "signature": model["signature"],
         "initial_cash": str(model["initial_cash"]),
         "limits": limits_of(model).as_json(),
+        "llm": model["llm"],  # None: the server's default (the `openai` endpoint, TRADEGRAPH_LLM_MODEL)
         "created_at": model["created_at"].isoformat(),
     }
 

@@ -123,6 +123,7 @@ async def test_create_get_list_patch_round_trip_with_exact_money(client, make_us
             "daily_loss_limit_pct": "5.0000",
             "approval_notional": "2500.0000",
         },
+        "llm": None,
     }
     assert datetime.fromisoformat(model["created_at"]).tzinfo is not None
     plain = (await create(client, user["api_key"], signature="plain", initial_cash=100000)).json()

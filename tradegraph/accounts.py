@@ -9,8 +9,10 @@ from typing import Any, cast
 
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
+from psycopg.types.json import Jsonb
 from typing_extensions import TypedDict
 
+from tradegraph.ai import AIChoice, default_choice
 from tradegraph.limits import LIMIT_FIELDS, RiskLimits
 from tradegraph.money import to_money
 
@@ -25,8 +27,8 @@ WHERE k.key_hash = %s AND k.revoked_at IS NULL
 COUNT_USERS = "SELECT count(*) AS n FROM users"
 SELECT_USER_BY_NAME = "SELECT id, name FROM users WHERE name = %s"
 INSERT_MODEL = f"""
-INSERT INTO models (user_id, name, signature, initial_cash, {", ".join(LIMIT_FIELDS)})
-VALUES (%s, %s, %s, %s, {", ".join(["%s"] * len(LIMIT_FIELDS))})
+INSERT INTO models (user_id, name, signature, initial_cash, llm, {", ".join(LIMIT_FIELDS)})
+VALUES (%s, %s, %s, %s, %s, {", ".join(["%s"] * len(LIMIT_FIELDS))})
 RETURNING *
 """
 INSERT_CASH = "INSERT INTO cash_accounts (model_id, cash) VALUES (%s, %s)"
@@ -34,6 +36,7 @@ SELECT_MODEL = "SELECT * FROM models WHERE id = %s AND user_id = %s"
 SELECT_MODEL_ANY_USER = "SELECT * FROM models WHERE id = %s"
 SELECT_MODELS = "SELECT * FROM models WHERE user_id = %s ORDER BY id"
 LOCK_MODEL = "SELECT * FROM models WHERE id = %s AND user_id = %s FOR UPDATE"
+UPDATE_AI = "UPDATE models SET llm = %s WHERE id = %s AND user_id = %s RETURNING *"
 UPDATE_LIMITS = f"""
 UPDATE models SET ({", ".join(LIMIT_FIELDS)}) = ({", ".join(["%s"] * len(LIMIT_FIELDS))})
 WHERE id = %s AND user_id = %s RETURNING *
@@ -65,6 +68,8 @@ class ModelRow(TypedDict):
     max_trades_per_day: int
     daily_loss_limit_pct: Decimal
     approval_notional: Decimal | None
+    llm: AIChoice | None
+    """The bot's AI (endpoint name, model, temperature, instructions); None: the default one."""
     created_at: datetime
 
 
@@ -125,13 +130,15 @@ async def create_model(
     signature: str,
     initial_cash: Decimal,
     limits: RiskLimits,
+    llm: AIChoice | None = None,
 ) -> ModelRow:
     """Create a model and its cash account funded with `initial_cash`."""
     values = [getattr(limits, f) for f in LIMIT_FIELDS]
+    ai = Jsonb(llm) if llm is not None else None
     try:
         async with conn.transaction():
             cur = await conn.execute(
-                INSERT_MODEL, (user_id, name, signature, to_money(initial_cash), *values)
+                INSERT_MODEL, (user_id, name, signature, to_money(initial_cash), ai, *values)
             )
             model = await cur.fetchone()
             assert model is not None
@@ -169,6 +176,21 @@ async def update_limits(
     values = [getattr(limits, f) for f in LIMIT_FIELDS]
     row = await (await conn.execute(UPDATE_LIMITS, (*values, model_id, user_id))).fetchone()
     return _model(row) if row else None
+
+
+async def update_ai(
+    conn: AsyncConnection[Any], *, model_id: int, user_id: int, llm: AIChoice | None
+) -> ModelRow | None:
+    """Replace a model's AI choice (None: back to the default); None when the user has no such model.
+
+    Sessions already started keep the AI they copied into their state."""
+    row = await (await conn.execute(UPDATE_AI, (Jsonb(llm) if llm else None, model_id, user_id))).fetchone()
+    return _model(row) if row else None
+
+
+def ai_of(model: ModelRow) -> AIChoice:
+    """The AI a model's new sessions use: its own choice, or the default."""
+    return model["llm"] if model["llm"] is not None else default_choice()
 
 
 def limits_of(model: ModelRow) -> RiskLimits:

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
 
     llm_model: str = Field(default="gpt-4o-mini", alias="TRADEGRAPH_LLM_MODEL")
     """Chat model name sent to the endpoint."""
+
+    llm_endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="TRADEGRAPH_LLM_ENDPOINTS")
+    """Named OpenAI-compatible endpoints, JSON: `{"local": {"base_url": "...", "api_key": "..."}}`
+    (optional `timeout_s`). Bots choose one by name; `openai` is OPENAI_API_KEY / OPENAI_BASE_URL."""
 
     llm_timeout_s: float = Field(default=30.0, alias="TRADEGRAPH_LLM_TIMEOUT")
     """Per-request timeout for LLM calls, in seconds."""

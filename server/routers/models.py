@@ -11,6 +11,7 @@ from server.deps import CurrentUser, PoolDep
 from server.models_json import (
     ModelCreate,
     ModelPatch,
+    ai_choice,
     curve_json,
     merged_limits,
     model_json,
@@ -29,6 +30,7 @@ from tradegraph.accounts import (
     limits_of,
     list_models,
     lock_model,
+    update_ai,
     update_limits,
 )
 from tradegraph.database import Pool
@@ -66,6 +68,7 @@ async def create(body: ModelCreate, user: CurrentUser, pool: PoolDep) -> dict[st
                 signature=body.signature,
                 initial_cash=body.initial_cash,
                 limits=body.limits or RiskLimits(),
+                llm=ai_choice(body.llm),
             )
         except SignatureTaken as exc:
             raise HTTPException(409, str(exc)) from exc
@@ -94,13 +97,18 @@ async def get_one(model_id: int, user: CurrentUser, pool: PoolDep) -> dict[str, 
 
 @router.patch("/{model_id}")
 async def patch_limits(model_id: int, body: ModelPatch, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
-    """Merge limit changes over the current limits, validate the result, and store it."""
+    """Merge limit changes over the current limits, validate the result, and store it; replace the AI
+    (`llm`) of the bot's next sessions."""
+    body.check_not_empty()
+    ai = ai_choice(body.llm)
     async with pool.connection() as conn, conn.transaction():
         model = await lock_model(conn, model_id=model_id, user_id=user.id)
         if model is None:
             raise not_found(model_id)
         limits = merged_limits(limits_of(model), body.limits)
         updated = await update_limits(conn, model_id=model_id, user_id=user.id, limits=limits)
+        if ai is not None:
+            updated = await update_ai(conn, model_id=model_id, user_id=user.id, llm=ai)
     assert updated is not None
     return model_json(updated)
 

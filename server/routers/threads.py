@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Response
 
 from graph.config import thread_config
-from graph.state import IDENTITY_FIELDS
+from graph.state import PROTECTED_FIELDS
 from server.deps import CurrentUser, PoolDep, ServicesDep
 from server.retention import ThreadsBusy
 from server.schemas import (
@@ -237,8 +237,10 @@ async def update_state(
 ) -> dict[str, Any]:
     """Update state as a node, or fork a checkpoint with `as_node: "__copy__"`. Identity is not writable."""
     await owned_thread(pool, thread_id, user)
-    if isinstance(body.values, dict) and set(IDENTITY_FIELDS) & set(body.values):
-        raise HTTPException(403, "model_id and signature come from the thread's model and cannot be written")
+    if isinstance(body.values, dict) and set(PROTECTED_FIELDS) & set(body.values):
+        raise HTTPException(
+            403, "model_id, signature and llm come from the thread's model and cannot be written"
+        )
     async with pool.connection() as conn:
         if await run_store.active_runs(conn, thread_id=thread_id):
             raise HTTPException(409, f"Thread {thread_id} has runs in flight")

@@ -12,7 +12,7 @@ from fastapi import HTTPException
 from langgraph.types import StateSnapshot
 
 from graph.config import thread_config
-from graph.state import IDENTITY_FIELDS, session_input
+from graph.state import PROTECTED_FIELDS, session_input
 from server.assistant import GRAPH_METADATA, resolve_assistant
 from server.runs.job import RunJob
 from server.runs.lifecycle import RunRequest, ThreadBusy
@@ -21,7 +21,7 @@ from server.services import RunServices
 from server.store import threads as thread_store
 from server.store.runs import RunRow
 from server.store.threads import ThreadRow
-from tradegraph.accounts import User, get_model
+from tradegraph.accounts import User, ai_of, get_model
 from tradegraph.approval import InvalidApproval, parse_answer
 from tradegraph.database import Pool
 from tradegraph.session_request import InvalidSession, check_session_request
@@ -62,8 +62,8 @@ async def _job(services: RunServices, thread: ThreadRow, user: User, body: RunCr
     )
     if body.command is not None:
         update = body.command.update
-        if isinstance(update, dict) and set(IDENTITY_FIELDS) & set(update):
-            raise HTTPException(403, "command.update cannot write model_id or signature")
+        if isinstance(update, dict) and set(PROTECTED_FIELDS) & set(update):
+            raise HTTPException(403, "command.update cannot write model_id, signature or llm")
         job.command = body.command.model_dump(exclude_none=True)
         if body.command.resume is not None:
             job.bars_total, job.answers = await _check_resume(
@@ -104,11 +104,12 @@ async def checked_input(pool: Pool, thread: ThreadRow, user: User, raw: Any) -> 
         model = await get_model(conn, model_id=thread["model_id"], user_id=user.id)
     if model is None:
         raise HTTPException(404, f"model {thread['model_id']} not found")
-    identity = {"model_id": model["id"], "signature": model["signature"]}
-    for field in IDENTITY_FIELDS:
+    identity = {"model_id": model["id"], "signature": model["signature"], "llm": ai_of(model)}
+    for field in PROTECTED_FIELDS:
         if field in raw and raw[field] != identity[field]:
             raise HTTPException(
-                403, f"input.{field} does not match this thread's model; identity comes from the thread"
+                403,
+                f"input.{field} does not match this thread's model; identity comes from the thread",
             )
     try:
         request = await check_session_request(pool, raw)

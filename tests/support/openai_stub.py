@@ -494,6 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Handle POST requests."""
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        self.server.stub.authorizations.append(self.headers.get("Authorization") or "")
         self._write(self.server.stub.handle("POST", self.path, raw))
 
     def log_message(self, fmt: str, *args: Any) -> None:
@@ -550,6 +551,8 @@ class OpenAIStub:
         self.policy: Policy = policy or (lambda _request: text("ok"))
         self.models = list(models)
         self.requests: list[JSON] = []
+        self.authorizations: list[str] = []
+        """The Authorization header of every POST, in order."""
         self.policy_errors: list[BaseException] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
