@@ -27,6 +27,13 @@ class ThreadTTL(Body):
     strategy: PruneStrategy = "delete"
 
 
+class ArenaCreate(Body):
+    """POST /arenas: the caller's bots, and the one session request they all run."""
+
+    models: list[int] = Field(min_length=1, max_length=20)
+    input: dict[str, Any]
+
+
 class ThreadCreate(Body):
     thread_id: UUID | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
