@@ -183,6 +183,28 @@ def backtest(
     raise typer.Exit(code)
 
 
+@app.command()
+def arena(
+    models: Annotated[str, typer.Option(help="Comma-separated signatures of your bots.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    symbols: Annotated[str, typer.Option(help="Comma-separated tickers, e.g. AAPL,MSFT,IBM.")],
+    mode: Annotated[str, typer.Option(help="daily or intraday.")] = "daily",
+    decider: Annotated[str, typer.Option(help="rule or llm.")] = "rule",
+    plot: Annotated[Path | None, typer.Option(help="Write every bot's equity curve to this PNG.")] = None,
+    url: Annotated[str, typer.Option(envvar="TRADEGRAPH_URL", help="Server URL.")] = "http://127.0.0.1:8000",
+    api_key: Annotated[str, typer.Option(envvar="TRADEGRAPH_API_KEY", help="Your API key.")] = "",
+) -> None:
+    """Run several of your bots on the same market at once on a server, and rank them."""
+    from cli.arena import run_arena
+
+    session = {"mode": mode, "start": start, "end": end, "symbols": symbols.split(","), "decider": decider}
+    signatures = [s.strip() for s in models.split(",") if s.strip()]
+    raise typer.Exit(
+        asyncio.run(run_arena(url=url, api_key=api_key, signatures=signatures, session=session, plot=plot))
+    )
+
+
 @sessions_app.command("watch")
 def sessions_watch(
     thread_id: str,

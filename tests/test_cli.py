@@ -178,3 +178,29 @@ def test_sessions_watch_with_a_wrong_key_says_so(database_url: str, server: Any)
     )
     assert result.returncode == 2
     assert "401 invalid API key" in result.stdout
+
+
+async def test_arena_ranks_two_bots_and_plots_their_curves(
+    database_url: str, server: Any, make_user: Any, make_model: Any, tmp_path: Path
+) -> None:
+    owner = await make_user()
+    trader = await make_model(owner=owner)
+    idle = await make_model(owner=owner, max_trades_per_day=0)
+    out = tmp_path / "arena.png"
+    args = ["--start", "2012-01-03", "--end", "2012-03-30", "--symbols", "AAPL,MSFT,IBM"]
+    where = ["--url", server.url, "--api-key", owner["api_key"]]
+    missing = await asyncio.to_thread(run_cli, database_url, "arena", "--models", "nobody", *args, *where)
+    assert missing.returncode == 2 and "nobody" in missing.stdout, missing.stdout + missing.stderr
+
+    models = f"{trader['signature']},{idle['signature']}"
+    result = await asyncio.to_thread(
+        run_cli, database_url, "arena", "--models", models, *args, "--plot", str(out), *where
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout[result.stdout.index("arena ") :]
+    assert trader["signature"] in table and idle["signature"] in table
+    rows = [line for line in table.splitlines() if trader["signature"] in line or idle["signature"] in line]
+    assert len(rows) == 2 and all("success" in row for row in rows)
+    image = matplotlib.image.imread(out)
+    assert pixels_near(image, STRATEGY_BLUE) > 500, "the first bot's curve"
+    assert pixels_near(image, BENCHMARK_ORANGE) > 500, "the second bot's curve"
