@@ -66,6 +66,10 @@ async def test_an_arena_runs_bots_together_and_ranks_them_by_return(server, make
                 break
             await asyncio.sleep(0.1)
         assert (await other.get(f"/arenas/{arena['arena_id']}")).status_code == 404
+        assert (await other.get(f"/arenas/{arena['arena_id']}/stream")).status_code == 404
+        async with http.stream("GET", f"/arenas/{arena['arena_id']}/stream") as stream:
+            events = [line async for line in stream.aiter_lines() if line.startswith("event:")]
+        assert events == ["event: standings", "event: end"], "a finished arena: its final standings, then end"
         assert (await other.get("/arenas")).json() == []
         listed = (await http.get("/arenas")).json()
 

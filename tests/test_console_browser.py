@@ -302,3 +302,34 @@ async def test_models_page_sparkline_and_trades_pages(server: Any, make_model: A
     await expect(pages).to_have_text(f"Trades 1–20 of {total}")
     assert await page.locator("#trades tbody").inner_text() == first_page
     await shot(page, "model-with-data")
+
+
+async def test_an_arena_started_in_the_console_overlays_one_curve_per_bot(
+    server: Any, make_user: Any, make_model: Any, page: Page
+) -> None:
+    user = await make_user()
+    trader = await make_model(owner=user)
+    idle = await make_model(owner=user, max_trades_per_day=0)
+    await sign_in(page, server.url, user["api_key"])
+    await page.get_by_role("link", name="Arenas").click()
+    boxes = page.locator("#arena-bots input[type=checkbox]")
+    await expect(boxes).to_have_count(2)
+    await page.get_by_label(f"test model ({trader['signature']})").check()
+    await page.get_by_label(f"test model ({idle['signature']})").check()
+    await page.get_by_label("Symbols").fill("AAPL,MSFT,IBM")
+    await page.get_by_role("button", name="Start the arena").click()
+    await expect(page).to_have_url(re.compile(r"/console/arenas/[0-9a-f-]{36}$"))
+    await expect(page.locator("#arena-connection")).to_have_text("every session has ended", timeout=60_000)
+    rows = page.locator("#standings tbody tr")
+    await expect(rows).to_have_count(2)
+    for i in range(2):
+        await expect(rows.nth(i)).to_contain_text("success")
+        await expect(rows.nth(i)).to_contain_text("62 / 62")
+    chart = page.locator("#arena-chart")
+    await expect(chart).to_have_attribute("data-points", "62")
+    labels = await chart.evaluate("(el) => el.uplot.series.slice(1).map((s) => s.label)")
+    assert labels == [trader["signature"], idle["signature"], "Buy and hold"], (
+        "one curve per bot, and the market"
+    )
+    assert await chart.evaluate(BLUE_PIXELS) > 100, "the curves are drawn"
+    await shot(page, "arena")

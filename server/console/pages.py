@@ -26,6 +26,18 @@ async def model_page(request: Request, model_id: int) -> HTMLResponse:
     return templates.TemplateResponse(request, "model.html", {"title": "Model", "model_id": model_id})
 
 
+@router.get("/console/arenas")
+async def arenas_page(request: Request) -> HTMLResponse:
+    """Start an arena (pick bots, dates, symbols) and see past ones."""
+    return templates.TemplateResponse(request, "arenas.html", {"title": "Arenas"})
+
+
+@router.get("/console/arenas/{arena_id}")
+async def arena_page(request: Request, arena_id: UUID) -> HTMLResponse:
+    """One arena: live standings and every bot's equity curve overlaid with buy-and-hold."""
+    return templates.TemplateResponse(request, "arena.html", {"title": "Arena", "arena_id": arena_id})
+
+
 @router.get("/console/sessions/{thread_id}")
 async def session_page(request: Request, thread_id: UUID) -> HTMLResponse:
     """The live page of one session."""

@@ -1,10 +1,14 @@
 """Arenas: several of the caller's bots on the same market at once, one session each, ranked live."""
 
+import asyncio
+import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from graph.state import PROTECTED_FIELDS
 from server.deps import CurrentUser, PoolDep, ServicesDep
@@ -15,7 +19,7 @@ from server.store import threads as thread_store
 from server.store.arenas import EntryRow
 from tradegraph.accounts import get_model
 from tradegraph.database import Pool
-from tradegraph.reports import session_performance
+from tradegraph.reports import session_curve, session_performance
 from tradegraph.session_request import InvalidSession, check_session_request
 
 router = APIRouter(prefix="/arenas", tags=["arenas"])
@@ -91,6 +95,49 @@ async def get_arena(arena_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[st
         "created_at": arena["created_at"].isoformat(),
         "standings": standings,
     }
+
+
+STREAM_EVERY_S = 1.0
+
+
+@router.get("/{arena_id}/stream")
+async def stream_arena(arena_id: UUID, user: CurrentUser, pool: PoolDep) -> EventSourceResponse:
+    """SSE: a `standings` event (the standings, and every bot's equity curve with buy-and-hold) each
+    time they change, until no session is pending or running; then `end`."""
+    async with pool.connection() as conn:
+        if await arena_store.get_arena(conn, arena_id=arena_id, user_id=user.id) is None:
+            raise HTTPException(404, f"arena {arena_id} not found")
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        sent = None
+        while True:
+            board = await get_arena(arena_id, user, pool)
+            board["curves"] = await curves(pool, board["standings"])
+            data = json.dumps(board, default=str)
+            if data != sent:
+                sent = data
+                yield ServerSentEvent(data=data, event="standings")
+            if all(row["status"] not in ACTIVE for row in board["standings"]):
+                yield ServerSentEvent(data="null", event="end")
+                return
+            await asyncio.sleep(STREAM_EVERY_S)
+
+    return EventSourceResponse(events())
+
+
+async def curves(pool: Pool, standings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every bot's equity by bar, and buy-and-hold (the same market for all: the longest one's)."""
+    equity: dict[str, list[str]] = {}
+    times: list[str] = []
+    benchmark: list[str] = []
+    async with pool.connection() as conn:
+        for row in standings:
+            points = await session_curve(conn, thread_id=row["thread_id"])
+            equity[str(row["model_id"])] = [str(p["equity"]) for p in points]
+            if len(points) > len(times):
+                times = [p["bar_time"].isoformat() for p in points]
+                benchmark = [str(p["benchmark"]) for p in points]
+    return {"times": times, "equity": equity, "benchmark": benchmark}
 
 
 async def standing(pool: Pool, entry: EntryRow) -> dict[str, Any]:

@@ -31,6 +31,42 @@
     return body;
   };
 
+  // ---- SSE over fetch(): EventSource cannot send x-api-key ----
+  /** Parse a text/event-stream body into {event, data, id} messages. */
+  tg.sseEvents = async function* (body) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    let message = { event: "", data: [], id: "" };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        let text = buffer + value;
+        const hold = text.endsWith("\r") ? "\r" : ""; // may be the first half of \r\n
+        if (hold) text = text.slice(0, -1);
+        const lines = text.split(/\r\n|\r|\n/);
+        buffer = lines.pop() + hold;
+        for (const line of lines) {
+          if (line === "") {
+            if (message.data.length) yield { event: message.event || "message", data: message.data.join("\n"), id: message.id };
+            message = { event: "", data: [], id: "" };
+            continue;
+          }
+          if (line.startsWith(":")) continue; // keep-alive comment
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let val = colon < 0 ? "" : line.slice(colon + 1);
+          if (val.startsWith(" ")) val = val.slice(1);
+          if (field === "event") message.event = val;
+          else if (field === "data") message.data.push(val);
+          else if (field === "id") message.id = val;
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  };
+
   // ---- formats (two decimals everywhere money or percentages show) ----
   const moneyFormat = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   tg.money = (v) => (v === null || v === undefined || v === "" ? "" : moneyFormat.format(Number(v)));
@@ -153,13 +189,21 @@
 
   /** A uPlot chart that can grow: x is the bar number, labelled with the bar's date. */
   class EquityChart {
-    constructor(el, labels) {
+    constructor(el, labels, styles = SERIES_STYLE) {
       this.el = el;
       this.times = [];
       this.columns = labels.map(() => []);
       this.labels = labels;
+      this.styles = styles;
       this.plot = null;
       this.pending = false;
+    }
+
+    /** Replace every point (a series shorter than `times` is padded with gaps). */
+    replace(times, columns) {
+      this.times.splice(0, this.times.length, ...times); // in place: the axis and legend read this array
+      this.columns = columns.map((values) => times.map((_, i) => (values[i] === undefined || values[i] === null ? null : Number(values[i]))));
+      this.schedule();
     }
 
     push(time, values) {
@@ -201,7 +245,7 @@
         series: [
           { label: "Bar close", value: (u, i) => (i === null ? "" : tg.marketTime(times[i])) },
           ...this.labels.map((label, i) => ({
-            label, ...SERIES_STYLE[i % SERIES_STYLE.length], value: (u, v) => (v === null ? "" : tg.money(v)),
+            label, ...this.styles[i % this.styles.length], value: (u, v) => (v === null ? "" : tg.money(v)),
           })),
         ],
       }, data, this.el);
@@ -227,8 +271,8 @@
   }
   tg.EquityChart = EquityChart;
   const charts = new Set();
-  tg.chart = function (el, labels) {
-    const chart = new EquityChart(el, labels);
+  tg.chart = function (el, labels, styles) {
+    const chart = new EquityChart(el, labels, styles);
     charts.add(chart);
     return chart;
   };

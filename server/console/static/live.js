@@ -24,41 +24,7 @@
     wake = () => { clearTimeout(timer); resolve(); };
   });
 
-  // ---- SSE over fetch(): EventSource cannot send x-api-key ----
-  /** Parse a text/event-stream body into {event, data, id} messages. */
-  async function* sseEvents(body) {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    let message = { event: "", data: [], id: "" };
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        let text = buffer + value;
-        const hold = text.endsWith("\r") ? "\r" : ""; // may be the first half of \r\n
-        if (hold) text = text.slice(0, -1);
-        const lines = text.split(/\r\n|\r|\n/);
-        buffer = lines.pop() + hold;
-        for (const line of lines) {
-          if (line === "") {
-            if (message.data.length) yield { event: message.event || "message", data: message.data.join("\n"), id: message.id };
-            message = { event: "", data: [], id: "" };
-            continue;
-          }
-          if (line.startsWith(":")) continue; // keep-alive comment
-          const colon = line.indexOf(":");
-          const field = colon < 0 ? line : line.slice(0, colon);
-          let val = colon < 0 ? "" : line.slice(colon + 1);
-          if (val.startsWith(" ")) val = val.slice(1);
-          if (field === "event") message.event = val;
-          else if (field === "data") message.data.push(val);
-          else if (field === "id") message.id = val;
-        }
-      }
-    } finally {
-      reader.cancel().catch(() => {});
-    }
-  }
+  const sseEvents = tg.sseEvents; // console.js: SSE over fetch(), since EventSource cannot send x-api-key
 
   /** Follow one run to its `end` or `error`, rejoining after the last event seen if the stream drops. */
   async function followRun(run) {
