@@ -115,6 +115,28 @@ async def test_two_bots_on_two_endpoints_each_get_their_own_ai_and_keep_it(own_d
             resumed = await client_a.runs.wait(thread_a, "trading_session", input=None)
             state_a = await client_a.threads.get_state(thread_a)
             state_b = await client_b.threads.get_state(thread_b)
+
+            # An arena of user B: its beta bot and a second bot on alpha, ranked on the same market.
+            alpha_before, beta_before = len(alpha.requests), len(beta.requests)
+            async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": key_b}) as http_b:
+                second = await http_b.post(
+                    "/models",
+                    json={
+                        "name": "second",
+                        "signature": "b-on-alpha",
+                        "initial_cash": "100000",
+                        "llm": ai("alpha", "model-alpha", "Be A."),
+                    },
+                )
+                assert second.status_code == 201, second.text
+                entered = [bot_b["id"], second.json()["id"]]
+                started = await http_b.post("/arenas", json={"models": entered, "input": TWO_DAYS})
+                assert started.status_code == 200, started.text
+                for _ in range(300):
+                    board = (await http_b.get(f"/arenas/{started.json()['arena_id']}")).json()
+                    if all(row["status"] not in ("pending", "running") for row in board["standings"]):
+                        break
+                    await asyncio.sleep(0.1)
         finally:
             server.stop()
 
@@ -136,5 +158,15 @@ async def test_two_bots_on_two_endpoints_each_get_their_own_ai_and_keep_it(own_d
     fills_b = [p.data for p in parts_b if p.event == "custom" and p.data["type"] == "fill"]
     assert decisions_a and all(d["status"] == "ok" for d in decisions_a)
     assert [f["quantity"] for f in fills_b] == [3, 3]
+    ranked = board["standings"]
+    assert [row["status"] for row in ranked] == ["success", "success"]
+    assert {row["signature"]: row["llm"]["endpoint"] for row in ranked} == {
+        bot_b["signature"]: "beta",
+        "b-on-alpha": "alpha",
+    }
+    returns = [row["total_return"] for row in ranked]
+    assert returns == sorted(returns, reverse=True) and all(row["trades"] == 2 for row in ranked)
+    assert len(alpha.requests) > alpha_before and len(beta.requests) > beta_before, "each bot asked its own"
+    assert no_key_in(board)
     assert no_key_in(models_seen, [p.data for p in parts_a + parts_b], state_a, state_b, resumed)
     assert no_key_in(server.log())
