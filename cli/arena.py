@@ -18,10 +18,11 @@ from rich.table import Table
 
 from cli.plot import plot_arena
 from cli.progress import session_progress
+from cli.watch import amount
+from server.store.runs import ACTIVE
 from tradegraph.reports import CurvePoint
 
 POLL_S = 0.5
-ACTIVE = ("pending", "running")
 
 
 def percent(value: float | None) -> str:
@@ -73,7 +74,7 @@ async def _follow(http: Any, console: Console, arena_id: str) -> dict[str, Any]:
                         row["signature"], total=row["bars_total"], equity="-"
                     )
                 progress.update(
-                    tasks[row["model_id"]], completed=row["bars_done"], equity=row["equity"] or "-"
+                    tasks[row["model_id"]], completed=row["bars_done"], equity=amount(row["equity"])
                 )
             if all(row["status"] not in ACTIVE for row in board["standings"]):
                 return board
@@ -101,7 +102,7 @@ def standings_table(board: dict[str, Any]) -> Table:
             str(rank),
             row["signature"],
             row["status"],
-            row["equity"] or "-",
+            amount(row["equity"]),
             percent(row["total_return"]),
             sharpe,
             drawdown(row["max_drawdown"]),

@@ -23,15 +23,7 @@ def plot_arena(curves: dict[str, list[CurvePoint]], path: Path, *, title: str) -
         ax.plot(
             times, [float(p["benchmark"]) for p in first], label="buy and hold", color="gray", linestyle="--"
         )
-    ax.set_title(title)
-    ax.set_xlabel("date")
-    ax.set_ylabel("equity")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(fig, ax, path, title=title)
 
 
 def plot_equity(curve: list[CurvePoint], path: Path, *, title: str) -> None:
@@ -42,6 +34,11 @@ def plot_equity(curve: list[CurvePoint], path: Path, *, title: str) -> None:
     ax.plot(
         times, [float(p["benchmark"]) for p in curve], label="buy and hold", color="#ff7f0e", linestyle="--"
     )
+    _finish(fig, ax, path, title=title)
+
+
+def _finish(fig: Any, ax: Any, path: Path, *, title: str) -> None:
+    """Title, labelled axes with dates, grid and legend; written to `path` and closed."""
     ax.set_title(title)
     ax.set_xlabel("date")
     ax.set_ylabel("equity")

@@ -35,11 +35,11 @@ def chat_model_for(choice: AIChoice) -> BaseChatModel:
     is kept to reuse its HTTP connections. An unconfigured endpoint fails this bot's decision only.
     """
     server = endpoint(choice["endpoint"])
-    return _chat_model(choice["endpoint"], choice["model"], choice["temperature"], server)
+    return _chat_model(choice["model"], choice["temperature"], server)
 
 
 @functools.lru_cache(maxsize=64)
-def _chat_model(name: str, model: str, temperature: float, server: Endpoint) -> BaseChatModel:
+def _chat_model(model: str, temperature: float, server: Endpoint) -> BaseChatModel:
     return ChatOpenAI(
         model=model,
         api_key=server.api_key,

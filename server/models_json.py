@@ -51,10 +51,10 @@ class ModelCreate(BaseModel):
     """Cash the model's account starts with."""
 
     limits: LimitsInput | None = None
+    """Risk limits; keys left out take the defaults."""
 
     llm: AIChoiceInput | None = None
     """The bot's AI: a configured endpoint's name, a model name, temperature, instructions."""
-    """Risk limits; keys left out take the defaults."""
 
     @field_validator("name")
     @classmethod

@@ -28,8 +28,8 @@ from uuid import UUID
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from server.runs.queue import queue
-from server.schemas import PruneStrategy
 from server.store import threads as thread_store
+from server.store.threads import PruneStrategy
 from tradegraph.database import Pool
 from tradegraph.settings import get_settings
 

@@ -5,6 +5,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.store.threads import PruneStrategy
+
 StreamMode = Literal[
     "values", "updates", "custom", "messages-tuple", "messages", "debug", "tasks", "checkpoints"
 ]
@@ -15,9 +17,6 @@ class Body(BaseModel):
     """Base: ignore unknown keys (the SDK sends a few we do not use)."""
 
     model_config = ConfigDict(extra="ignore")
-
-
-PruneStrategy = Literal["keep_latest", "delete"]
 
 
 class ThreadTTL(Body):

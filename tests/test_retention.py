@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.conftest import ARTIFACTS
 from tests.support.accounts import owner_and_model
-from tests.support.checkpoints import count, rows_per_table, unreferenced_blobs
+from tests.support.checkpoints import CHECKPOINT_TABLES, count, rows_per_table, unreferenced_blobs
 from tests.support.ledger_checks import assert_reconciles
 from tests.support.server import ServerProcess, clean_env
 from tests.test_api_protocol import LONG, ONE_WEEK, wait_status
@@ -108,9 +108,7 @@ async def test_prune_delete_leaves_no_checkpoint_rows_and_keeps_the_ledger(
     orders = await count(pool, ORDERS_OF_THREAD, thread_id)
 
     assert await client.threads.prune([thread_id], strategy="delete") == {"pruned_count": 1}
-    assert await rows_per_table(pool, thread_id) == {
-        t: 0 for t in ("checkpoints", "checkpoint_writes", "checkpoint_blobs")
-    }
+    assert await rows_per_table(pool, thread_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
     async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": owner["api_key"]}) as http:
         assert (await http.get(f"/threads/{thread_id}")).status_code == 404
         assert await count(pool, EVENTS_OF_THREAD, thread_id) == 0

@@ -81,10 +81,14 @@ async def count_session_fills(conn: AsyncConnection[Any], *, thread_id: str) -> 
     return await _count(conn, COUNT_SESSION_FILLS, thread_id)
 
 
-async def session_performance(conn: AsyncConnection[Any], *, thread_id: str) -> Performance | None:
-    """Figures for one session, or None when it has not marked a bar yet."""
+async def session_performance(
+    conn: AsyncConnection[Any], *, thread_id: str, points: list[CurvePoint] | None = None
+) -> Performance | None:
+    """Figures for one session, or None when it has not marked a bar yet (`points`: its curve, when
+    the caller has read it already)."""
     session = await get_session(conn, thread_id=thread_id)
-    points = await session_curve(conn, thread_id=thread_id)
+    if points is None:
+        points = await session_curve(conn, thread_id=thread_id)
     if session is None or not points or session["start_equity"] is None:
         return None
     return performance(

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=20, ge=2, alias="TRADEGRAPH_DB_POOL_SIZE")
     """Most database connections one process opens for runs and requests (plus 1 to listen and
-    up to 4 for the queue)."""
+    up to 5 for the queue)."""
 
     worker_restart_s: float = Field(default=1.0, gt=0, alias="TRADEGRAPH_WORKER_RESTART_S")
     """A dead run worker is restarted after this many seconds (times the deaths in a row)."""

@@ -16,14 +16,15 @@ from server.runs.create import create_run
 from server.schemas import ArenaCreate, RunCreate
 from server.store import arenas as arena_store
 from server.store import threads as thread_store
-from server.store.arenas import EntryRow
-from tradegraph.accounts import get_model
+from server.store.arenas import ArenaRow, EntryRow
+from server.store.runs import ACTIVE
+from tradegraph.accounts import User, get_model
 from tradegraph.database import Pool
-from tradegraph.reports import session_curve, session_performance
+from tradegraph.metrics import Performance
+from tradegraph.reports import CurvePoint, session_curve, session_performance
 from tradegraph.session_request import InvalidSession, check_session_request
 
 router = APIRouter(prefix="/arenas", tags=["arenas"])
-ACTIVE = ("pending", "running")
 
 
 @router.post("")
@@ -82,19 +83,8 @@ async def list_arenas(
 @router.get("/{arena_id}")
 async def get_arena(arena_id: UUID, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
     """The arena's standings, best total return first; live while its sessions run."""
-    async with pool.connection() as conn:
-        arena = await arena_store.get_arena(conn, arena_id=arena_id, user_id=user.id)
-        if arena is None:
-            raise HTTPException(404, f"arena {arena_id} not found")
-        entries = await arena_store.entries(conn, arena_id=arena_id)
-    standings = [await standing(pool, entry) for entry in entries]
-    standings.sort(key=lambda s: (s["total_return"] is None, -(s["total_return"] or 0.0), s["model_id"]))
-    return {
-        "arena_id": str(arena_id),
-        "input": arena["input"],
-        "created_at": arena["created_at"].isoformat(),
-        "standings": standings,
-    }
+    board, _ = await read_board(pool, await owned_arena(pool, arena_id, user))
+    return board
 
 
 STREAM_EVERY_S = 1.0
@@ -104,16 +94,13 @@ STREAM_EVERY_S = 1.0
 async def stream_arena(arena_id: UUID, user: CurrentUser, pool: PoolDep) -> EventSourceResponse:
     """SSE: a `standings` event (the standings, and every bot's equity curve with buy-and-hold) each
     time they change, until no session is pending or running; then `end`."""
-    async with pool.connection() as conn:
-        if await arena_store.get_arena(conn, arena_id=arena_id, user_id=user.id) is None:
-            raise HTTPException(404, f"arena {arena_id} not found")
+    arena = await owned_arena(pool, arena_id, user)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         sent = None
         while True:
-            board = await get_arena(arena_id, user, pool)
-            board["curves"] = await curves(pool, board["standings"])
-            data = json.dumps(board, default=str)
+            board, curves = await read_board(pool, arena)
+            data = json.dumps({**board, "curves": curves}, default=str)
             if data != sent:
                 sent = data
                 yield ServerSentEvent(data=data, event="standings")
@@ -125,25 +112,45 @@ async def stream_arena(arena_id: UUID, user: CurrentUser, pool: PoolDep) -> Even
     return EventSourceResponse(events())
 
 
-async def curves(pool: Pool, standings: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every bot's equity by bar, and buy-and-hold (the same market for all: the longest one's)."""
+async def owned_arena(pool: Pool, arena_id: UUID, user: User) -> ArenaRow:
+    """The caller's arena, or 404."""
+    async with pool.connection() as conn:
+        arena = await arena_store.get_arena(conn, arena_id=arena_id, user_id=user.id)
+    if arena is None:
+        raise HTTPException(404, f"arena {arena_id} not found")
+    return arena
+
+
+async def read_board(pool: Pool, arena: ArenaRow) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The arena's standings, best total return first, and every bot's equity by bar with
+    buy-and-hold (the same market for all: the longest curve's); each curve read once."""
+    standings: list[dict[str, Any]] = []
     equity: dict[str, list[str]] = {}
-    times: list[str] = []
-    benchmark: list[str] = []
+    longest: list[CurvePoint] = []
     async with pool.connection() as conn:
-        for row in standings:
-            points = await session_curve(conn, thread_id=row["thread_id"])
-            equity[str(row["model_id"])] = [str(p["equity"]) for p in points]
-            if len(points) > len(times):
-                times = [p["bar_time"].isoformat() for p in points]
-                benchmark = [str(p["benchmark"]) for p in points]
-    return {"times": times, "equity": equity, "benchmark": benchmark}
+        for entry in await arena_store.entries(conn, arena_id=arena["arena_id"]):
+            points = await session_curve(conn, thread_id=str(entry["thread_id"]))
+            figures = await session_performance(conn, thread_id=str(entry["thread_id"]), points=points)
+            standings.append(standing(entry, figures))
+            equity[str(entry["model_id"])] = [str(p["equity"]) for p in points]
+            longest = points if len(points) > len(longest) else longest
+    standings.sort(key=lambda s: (s["total_return"] is None, -(s["total_return"] or 0.0), s["model_id"]))
+    board = {
+        "arena_id": str(arena["arena_id"]),
+        "input": arena["input"],
+        "created_at": arena["created_at"].isoformat(),
+        "standings": standings,
+    }
+    curves = {
+        "times": [p["bar_time"].isoformat() for p in longest],
+        "equity": equity,
+        "benchmark": [str(p["benchmark"]) for p in longest],
+    }
+    return board, curves
 
 
-async def standing(pool: Pool, entry: EntryRow) -> dict[str, Any]:
+def standing(entry: EntryRow, figures: Performance | None) -> dict[str, Any]:
     """One bot's row: its session's status and progress, and its figures so far (None before a bar)."""
-    async with pool.connection() as conn:
-        figures = await session_performance(conn, thread_id=str(entry["thread_id"]))
     status = entry["run_status"]
     if status not in ACTIVE and entry["thread_status"] == "interrupted":
         status = "interrupted"  # paused for approval (or stopped with work left)

@@ -13,7 +13,7 @@ INSERT_ENTRY = "INSERT INTO arena_entries (arena_id, model_id, thread_id, run_id
 SELECT_ARENA = "SELECT * FROM arenas WHERE arena_id = %s AND user_id = %s"
 SELECT_ARENAS = "SELECT * FROM arenas WHERE user_id = %s ORDER BY created_at DESC LIMIT %s OFFSET %s"
 SELECT_ENTRIES = """
-SELECT e.model_id, e.thread_id, e.run_id, m.signature, m.llm, m.initial_cash,
+SELECT e.model_id, e.thread_id, e.run_id, m.signature, m.llm,
        r.status AS run_status, t.status AS thread_status,
        (r.kwargs ->> 'bars_total')::int AS bars_total,
        (SELECT count(*) FROM equity_points p WHERE p.thread_id = e.thread_id::text)::int AS bars_done
@@ -41,7 +41,6 @@ class EntryRow(TypedDict):
     run_id: UUID
     signature: str
     llm: dict[str, Any] | None
-    initial_cash: Any
     run_status: str | None
     thread_status: str | None
     bars_total: int | None

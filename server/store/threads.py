@@ -9,6 +9,8 @@ from psycopg.types.json import Jsonb
 from typing_extensions import TypedDict
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+PruneStrategy = Literal["keep_latest", "delete"]
+"""What pruning (or an expired `ttl`) does to a thread: keep its latest checkpoint, or delete it."""
 
 INSERT_THREAD = """
 INSERT INTO threads (thread_id, user_id, model_id, metadata, ttl_minutes, ttl_strategy)
@@ -50,7 +52,7 @@ class ThreadRow(TypedDict):
     state_updated_at: datetime
     ttl_minutes: float | None
     """Time to live after the last activity (`updated_at`); with `ttl_strategy`, or both None."""
-    ttl_strategy: Literal["delete", "keep_latest"] | None
+    ttl_strategy: PruneStrategy | None
     pruned_at: datetime | None
     """When retention last pruned the thread's checkpoints to its latest."""
 
@@ -59,7 +61,7 @@ class ThreadTTL(NamedTuple):
     """A thread's time to live: minutes after its last activity, and what then happens to it."""
 
     minutes: float
-    strategy: Literal["delete", "keep_latest"]
+    strategy: PruneStrategy
 
 
 def _thread(row: Any) -> ThreadRow:

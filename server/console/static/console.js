@@ -187,6 +187,9 @@
   ];
   const X_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
 
+  /** A chart value: a number, or null for a gap. */
+  const point = (v) => (v === null || v === undefined ? null : Number(v));
+
   /** A uPlot chart that can grow: x is the bar number, labelled with the bar's date. */
   class EquityChart {
     constructor(el, labels, styles = SERIES_STYLE) {
@@ -202,13 +205,13 @@
     /** Replace every point (a series shorter than `times` is padded with gaps). */
     replace(times, columns) {
       this.times.splice(0, this.times.length, ...times); // in place: the axis and legend read this array
-      this.columns = columns.map((values) => times.map((_, i) => (values[i] === undefined || values[i] === null ? null : Number(values[i]))));
+      this.columns = columns.map((values) => times.map((_, i) => point(values[i])));
       this.schedule();
     }
 
     push(time, values) {
       this.times.push(time);
-      values.forEach((v, i) => this.columns[i].push(v === null || v === undefined ? null : Number(v)));
+      values.forEach((v, i) => this.columns[i].push(point(v)));
       this.schedule();
     }
 
