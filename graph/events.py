@@ -49,5 +49,33 @@ class EquityEvent(TypedDict):
     benchmark: str
 
 
-SessionEvent = DecisionEvent | VerdictEvent | FillEvent | EquityEvent
+class OrderEvent(TypedDict):
+    """A status change of an order in the ledger: placed (`open`), `partially_filled`, `filled`,
+    `cancelled`, `expired` or `rejected`, or still open with news (a stop-limit triggered), with why."""
+
+    type: Literal["order"]
+    clock: str
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    order_type: str
+    status: str
+    filled_quantity: int
+    reason: str
+
+
+class FeeEvent(TypedDict):
+    """A borrow fee charged on a short held overnight (money as decimal strings)."""
+
+    type: Literal["fee"]
+    clock: str
+    symbol: str
+    quantity: int
+    price: str
+    days: int
+    amount: str
+
+
+SessionEvent = DecisionEvent | VerdictEvent | FillEvent | EquityEvent | OrderEvent | FeeEvent
 """Any custom event of a session; tell them apart by `type`."""

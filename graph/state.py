@@ -131,6 +131,8 @@ class SessionState(TypedDict):
     """Risk decisions of the bar last checked."""
     fills: list[ExecutionReport]
     """The ledger's execution reports of the bar last executed (filled or rejected)."""
+    open_orders: NotRequired[int]
+    """At least how many of this session's orders rest in the book (0: none, skip looking)."""
     decision: Decision
     """This bar's decider outcome."""
     messages: Annotated[list[AnyMessage], bounded_messages]

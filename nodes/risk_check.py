@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from graph.context import SessionContext, bar_start, pool_of
 from graph.events import VerdictEvent
 from graph.state import SessionState
-from tradegraph.accounts import get_model, limits_of
+from tradegraph.accounts import get_model, limits_of, terms_of
 from tradegraph.ledger import book_at
 from tradegraph.market.prices import bar_at
 from tradegraph.orders import Verdict
@@ -46,6 +46,8 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
         equity=Decimal(marked["equity"]),
         day_open_equity=Decimal(state["day_open_equity"]),
         fills_today=book.fills_today,
+        shorting=terms_of(model).shorting,
+        open_order_ids=book.open_order_ids,
     )
     verdicts = evaluate(list(state.get("proposals", [])), facts)
     for verdict in verdicts:

@@ -11,6 +11,7 @@ from graph.context import SessionContext, bar_start, pool_of, thread_of
 from graph.state import Benchmark, SessionState
 from tradegraph.accounts import ai_of, get_model
 from tradegraph.database import Pool
+from tradegraph.ledger import close_other_starts
 from tradegraph.market.prices import Mode, bar_at
 from tradegraph.money import as_text
 from tradegraph.session_request import InvalidSession, check_session_request
@@ -50,6 +51,7 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
             pool, model_id=model_id, clock=clock, mode=request.mode, as_of=as_of, conn=conn
         )
         if thread_id:
+            await close_other_starts(conn, thread_id=thread_id, start_count=state.get("start_count", 0) + 1)
             await open_session(
                 conn,
                 thread_id=thread_id,
@@ -75,6 +77,7 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
         "proposals": Overwrite([]),
         "verdicts": [],
         "fills": [],
+        "open_orders": 0,
         "messages": Overwrite([]),
         "llm_turns": 0,
         "done": False,

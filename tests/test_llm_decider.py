@@ -53,7 +53,7 @@ async def test_bad_tool_input_is_rejected_with_reasons_and_nothing_is_written(po
     assert verdicts["c5"]["rule"] == "quantity" and "maximum" in verdicts["c5"]["reason"]
     assert (verdicts["c6"]["rule"], verdicts["c6"]["reason"]) == (
         "no_short_selling",
-        "cannot sell 1 MSFT: 0 held",
+        "cannot sell 1 MSFT: 0 held and short selling is off",
     )
     assert [(f["symbol"], f["side"], f["quantity"]) for f in await fills_of(pool, model["id"])] == [
         ("AAPL", "buy", 5)

@@ -93,7 +93,7 @@ def test_approval_threshold_pauses_instead_of_approving():
 def test_orders_in_one_bar_reserve_cash_and_shares():
     two_sells = evaluate([order("sell", quantity=6, id="a"), order("sell", quantity=6, id="b")], facts())
     assert [v["status"] for v in two_sells] == ["approved", "rejected"]
-    assert two_sells[1]["reason"] == "cannot sell 6 AAPL: 4 held"
+    assert two_sells[1]["reason"] == "cannot sell 6 AAPL: 4 held and short selling is off"
     limits = RiskLimits(max_position_pct=100, max_order_notional=Decimal(10**6))
     buys = evaluate([order(quantity=600, id="a"), order(quantity=600, id="b")], facts(limits=limits))
     assert [v["status"] for v in buys] == ["approved", "rejected"]
@@ -112,4 +112,13 @@ def test_approved_verdict_carries_exact_money():
         "status": "approved",
         "rule": "all_checks",
         "reason": "passed every risk check",
+        "order_type": "market",
+        "time_in_force": "day",
+        "limit_price": None,
+        "stop_price": None,
+        "trail_percent": None,
+        "take_profit": None,
+        "stop_loss": None,
+        "stop_loss_limit": None,
+        "intent": None,
     }

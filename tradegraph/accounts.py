@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 from tradegraph.ai import AIChoice, default_choice
 from tradegraph.limits import LIMIT_FIELDS, RiskLimits
 from tradegraph.money import to_money
+from tradegraph.terms import TERM_TYPES, Costs, Execution, Shorting, Strategy, Terms
 
 KEY_PREFIX = "tg_"
 
@@ -27,8 +28,8 @@ WHERE k.key_hash = %s AND k.revoked_at IS NULL
 COUNT_USERS = "SELECT count(*) AS n FROM users"
 SELECT_USER_BY_NAME = "SELECT id, name FROM users WHERE name = %s"
 INSERT_MODEL = f"""
-INSERT INTO models (user_id, name, signature, initial_cash, llm, {", ".join(LIMIT_FIELDS)})
-VALUES (%s, %s, %s, %s, %s, {", ".join(["%s"] * len(LIMIT_FIELDS))})
+INSERT INTO models (user_id, name, signature, initial_cash, llm, {", ".join(TERM_TYPES)}, {", ".join(LIMIT_FIELDS)})
+VALUES (%s, %s, %s, %s, %s, {", ".join(["%s"] * (len(TERM_TYPES) + len(LIMIT_FIELDS)))})
 RETURNING *
 """
 INSERT_CASH = "INSERT INTO cash_accounts (model_id, cash) VALUES (%s, %s)"
@@ -37,6 +38,10 @@ SELECT_MODEL_ANY_USER = "SELECT * FROM models WHERE id = %s"
 SELECT_MODELS = "SELECT * FROM models WHERE user_id = %s ORDER BY id"
 LOCK_MODEL = "SELECT * FROM models WHERE id = %s AND user_id = %s FOR UPDATE"
 UPDATE_AI = "UPDATE models SET llm = %s WHERE id = %s AND user_id = %s RETURNING *"
+UPDATE_TERMS = f"""
+UPDATE models SET ({", ".join(TERM_TYPES)}) = ({", ".join(["%s"] * len(TERM_TYPES))})
+WHERE id = %s AND user_id = %s RETURNING *
+"""
 UPDATE_LIMITS = f"""
 UPDATE models SET ({", ".join(LIMIT_FIELDS)}) = ({", ".join(["%s"] * len(LIMIT_FIELDS))})
 WHERE id = %s AND user_id = %s RETURNING *
@@ -68,6 +73,16 @@ class ModelRow(TypedDict):
     max_trades_per_day: int
     daily_loss_limit_pct: Decimal
     approval_notional: Decimal | None
+    max_gross_exposure_pct: Decimal
+    max_net_exposure_pct: Decimal
+    max_short_exposure_pct: Decimal
+    max_open_orders: int
+    price_band_pct: Decimal
+    shorting: dict[str, Any] | None
+    costs: dict[str, Any] | None
+    execution: dict[str, Any] | None
+    strategy: dict[str, Any] | None
+    """Trading terms (`tradegraph.terms`) as stored JSON; None: the defaults."""
     llm: AIChoice | None
     """The bot's AI (endpoint name, model, temperature, instructions); None: the default one."""
     created_at: datetime
@@ -131,14 +146,16 @@ async def create_model(
     initial_cash: Decimal,
     limits: RiskLimits,
     llm: AIChoice | None = None,
+    terms: "BotTerms | None" = None,
 ) -> ModelRow:
     """Create a model and its cash account funded with `initial_cash`."""
     values = [getattr(limits, f) for f in LIMIT_FIELDS]
     ai = Jsonb(llm) if llm is not None else None
+    stored = (terms or BotTerms()).stored()
     try:
         async with conn.transaction():
             cur = await conn.execute(
-                INSERT_MODEL, (user_id, name, signature, to_money(initial_cash), ai, *values)
+                INSERT_MODEL, (user_id, name, signature, to_money(initial_cash), ai, *stored, *values)
             )
             model = await cur.fetchone()
             assert model is not None
@@ -188,6 +205,44 @@ async def update_ai(
     return _model(row) if row else None
 
 
+async def update_terms(
+    conn: AsyncConnection[Any], *, model_id: int, user_id: int, terms: "BotTerms"
+) -> ModelRow | None:
+    """Replace a model's trading terms; None when the user has no such model."""
+    row = await (await conn.execute(UPDATE_TERMS, (*terms.stored(), model_id, user_id))).fetchone()
+    return _model(row) if row else None
+
+
+@dataclass(frozen=True)
+class BotTerms:
+    """A bot's trading terms besides its risk limits (`tradegraph.terms`), defaults filled in."""
+
+    shorting: Shorting = Shorting()
+    costs: Costs = Costs()
+    execution: Execution = Execution()
+    strategy: Strategy = Strategy()
+
+    def stored(self) -> list[Jsonb]:
+        """Column values in TERM_TYPES order."""
+        return [Jsonb(self.of(name).as_json()) for name in TERM_TYPES]
+
+    def of(self, name: str) -> Terms:
+        """One of the terms by its column name."""
+        term: Terms = getattr(self, name)
+        return term
+
+
+def terms_of(model: ModelRow) -> BotTerms:
+    """A model row's trading terms (a NULL column: the defaults)."""
+    raw = cast(dict[str, Any], model)
+    return BotTerms(
+        shorting=Shorting.model_validate(raw.get("shorting") or {}),
+        costs=Costs.model_validate(raw.get("costs") or {}),
+        execution=Execution.model_validate(raw.get("execution") or {}),
+        strategy=Strategy.model_validate(raw.get("strategy") or {}),
+    )
+
+
 def ai_of(model: ModelRow) -> AIChoice:
     """The AI a model's new sessions use: its own choice, or the default."""
     return model["llm"] if model["llm"] is not None else default_choice()
@@ -195,10 +250,4 @@ def ai_of(model: ModelRow) -> AIChoice:
 
 def limits_of(model: ModelRow) -> RiskLimits:
     """A model row's risk limits."""
-    return RiskLimits(
-        max_position_pct=model["max_position_pct"],
-        max_order_notional=model["max_order_notional"],
-        max_trades_per_day=model["max_trades_per_day"],
-        daily_loss_limit_pct=model["daily_loss_limit_pct"],
-        approval_notional=model["approval_notional"],
-    )
+    return RiskLimits.model_validate({field: model[field] for field in LIMIT_FIELDS})  # type: ignore[literal-required]

@@ -25,14 +25,26 @@ class RiskLimits(BaseModel):
     approval_notional: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
     """Orders with a larger notional pause for human approval; None means never."""
 
+    max_gross_exposure_pct: Decimal = Field(default=Decimal(200), gt=0, le=1000)
+    """Longs plus shorts, at market, as a percentage of equity, after an order that adds to them."""
+
+    max_net_exposure_pct: Decimal = Field(default=Decimal(100), gt=0, le=1000)
+    """|Longs minus shorts| as a percentage of equity, after an order that moves it away from zero."""
+
+    max_short_exposure_pct: Decimal = Field(default=Decimal(50), ge=0, le=1000)
+    """Shorts at market as a percentage of equity, after a new short."""
+
+    max_open_orders: int = Field(default=20, ge=0, le=10_000)
+    """Orders resting in the book at once (limit, stop and trailing orders, and bracket exits)."""
+
+    price_band_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
+    """A limit or stop price further than this from the last close is refused as a likely mistake."""
+
     def as_json(self) -> dict[str, str | int | None]:
-        """JSON form: money and percentages as decimal strings."""
+        """JSON form: money and percentages as decimal strings, counts as numbers."""
         return {
-            "max_position_pct": str(self.max_position_pct),
-            "max_order_notional": str(self.max_order_notional),
-            "max_trades_per_day": self.max_trades_per_day,
-            "daily_loss_limit_pct": str(self.daily_loss_limit_pct),
-            "approval_notional": None if self.approval_notional is None else str(self.approval_notional),
+            key: value if value is None or isinstance(value, int) else str(value)
+            for key, value in self.model_dump().items()
         }
 
 

@@ -1,19 +1,48 @@
 """An order's life before and at the ledger: proposed by a decider, judged by risk, reported by the ledger.
 
 These are the shapes kept in graph state and sent on the stream, so money is a decimal string.
+Order terms (type, prices, time in force, bracket exits) are optional: a proposal without them is
+a market order for the close of the bar, as brokers' paper trading fills one.
 """
 
-from typing import Literal
+from typing import Literal, NotRequired
 
 from typing_extensions import TypedDict
 
 Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+TimeInForce = Literal["day", "gtc"]
+OrderStatus = Literal["open", "partially_filled", "filled", "cancelled", "expired", "rejected"]
 VerdictStatus = Literal["approved", "rejected", "needs_approval"]
-ExecutionStatus = Literal["filled", "rejected"]
+Intent = Literal["short", "cover"]
+ORDER_TYPES: tuple[OrderType, ...] = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+OPEN_STATUSES: tuple[OrderStatus, ...] = ("open", "partially_filled")
+"""An order in one of these may still fill, and may be cancelled."""
+PRICE_TERMS = ("limit_price", "stop_price", "trail_percent", "take_profit", "stop_loss", "stop_loss_limit")
 
 
-class Proposal(TypedDict):
-    """An order a decider wants; nothing is checked yet, so any field may be wrong."""
+class OrderTerms(TypedDict):
+    """What kind of order: all optional in a proposal, all filled in (decimal strings) in a verdict."""
+
+    order_type: NotRequired[str]
+    time_in_force: NotRequired[str]
+    limit_price: NotRequired[float | int | str | None]
+    stop_price: NotRequired[float | int | str | None]
+    trail_percent: NotRequired[float | int | str | None]
+    take_profit: NotRequired[float | int | str | None]
+    """Bracket: a limit exit placed when the entry fills."""
+    stop_loss: NotRequired[float | int | str | None]
+    """Bracket: a stop exit placed when the entry fills (one cancels the other)."""
+    stop_loss_limit: NotRequired[float | int | str | None]
+    """Makes the stop-loss exit a stop-limit."""
+    intent: NotRequired[str | None]
+    """`short` (a sell that must open a short) or `cover` (a buy that closes one); None: either."""
+    cancel_order_id: NotRequired[int | str | None]
+    """Set on a cancellation request instead of a new order: the ledger id of the order to cancel."""
+
+
+class Proposal(OrderTerms):
+    """An order (or a cancellation) a decider wants; nothing is checked yet, so any field may be wrong."""
 
     id: str
     symbol: str
@@ -23,8 +52,11 @@ class Proposal(TypedDict):
     note: str
 
 
-class PricedOrder(TypedDict):
-    """A proposal with the price of its bar: what a risk verdict and a reviewer both look at."""
+class PricedOrder(OrderTerms):
+    """A proposal with the price of its bar: what a risk verdict and a reviewer both look at.
+
+    `price` is the price the order is judged at: the close for market and trailing orders, the
+    limit or the stop price otherwise; `notional` is quantity times that price."""
 
     proposal_id: str
     symbol: str
@@ -42,8 +74,12 @@ class Verdict(PricedOrder):
     reason: str
 
 
+ExecutionStatus = Literal["filled", "partially_filled", "open", "cancelled", "expired", "rejected"]
+
+
 class ExecutionReport(TypedDict):
-    """What the ledger did with one verdict: `filled`, or `rejected` (by risk, a reviewer or the ledger)."""
+    """What the ledger did with one order at one bar: filled (wholly or partly), left open, closed or
+    rejected (by risk, a reviewer or the ledger). `quantity` is what this bar filled."""
 
     client_order_id: str
     symbol: str
@@ -56,8 +92,17 @@ class ExecutionReport(TypedDict):
     reason: str
     replayed: bool
     """True when the ledger already had this order (a replayed `execute`): nothing was written twice."""
+    order_type: NotRequired[str]
+    commission: NotRequired[str | None]
+    filled_quantity: NotRequired[int]
+    """All shares of the order filled so far."""
 
 
-def client_order_id(thread_id: str, start_count: int, bar_index: int, slot: int) -> str:
+def client_order_id(thread_id: str, start_count: int, bar_index: int, slot: int | str) -> str:
     """The idempotency key of one order: thread, start of its session, bar, position in the bar."""
     return f"{thread_id}:{start_count}:{bar_index}:{slot}"
+
+
+def session_prefix(thread_id: str, start_count: int) -> str:
+    """The start every client order id of one session shares."""
+    return f"{thread_id}:{start_count}:"
