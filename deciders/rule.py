@@ -11,6 +11,7 @@ from graph.context import SessionContext, pool_of
 from graph.state import Decision, SessionState
 from tradegraph.crossover import SLOW, crossover_proposals
 from tradegraph.market.prices import history
+from tradegraph.terms import Strategy
 
 
 async def rule_decide(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
@@ -26,6 +27,7 @@ async def rule_decide(state: SessionState, runtime: Runtime[SessionContext]) -> 
         closes=closes,
         positions=state["portfolio"]["positions"],
         equity=Decimal(state["portfolio"]["equity"]),
+        strategy=Strategy.model_validate(state.get("strategy") or {}),
     )
     decision: Decision = {"decider": "rule", "status": "ok", "reason": "; ".join(notes)}
     return {"proposals": Overwrite(proposals), "decision": decision}

@@ -101,6 +101,8 @@ class SessionState(TypedDict):
     llm: NotRequired[AIChoice]
     """The bot's AI when this session started (endpoint name, model, temperature, instructions; never
     a key): the `llm` decider calls this, whatever the bot says now."""
+    strategy: NotRequired[dict[str, str | None]]
+    """The bot's `rule` decider settings when this session started (bracket percentages)."""
     mode: Mode
     """`daily` bars or synthetic `intraday` minute bars."""
     symbols: list[str]

@@ -9,7 +9,7 @@ from langgraph.types import Overwrite
 
 from graph.context import SessionContext, bar_start, pool_of, thread_of
 from graph.state import Benchmark, SessionState
-from tradegraph.accounts import ai_of, get_model
+from tradegraph.accounts import ai_of, get_model, terms_of
 from tradegraph.database import Pool
 from tradegraph.ledger import close_other_starts
 from tradegraph.market.prices import Mode, bar_at
@@ -67,6 +67,7 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
         "end": request.end.isoformat(),
         "decider": request.decider,
         "llm": ai_of(model),
+        "strategy": terms_of(model).strategy.as_json(),
         "start_count": state.get("start_count", 0) + 1,
         "clock": clock.isoformat(),
         "bar_index": 0,

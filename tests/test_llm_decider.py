@@ -165,8 +165,15 @@ async def test_llm_decider_over_the_real_openai_wire_format(pool, make_model, op
         "multiply",
         "buy",
         "sell",
+        "short",
+        "cover",
+        "cancel_order",
+        "get_open_orders",
     }
-    assert set(sent_tools["buy"]["properties"]) == {"symbol", "quantity"}
+    assert {"symbol", "quantity", "order_type", "limit_price", "take_profit", "stop_loss"} <= set(
+        sent_tools["buy"]["properties"]
+    )
+    assert "runtime" not in sent_tools["buy"]["properties"]  # identity is injected, never asked for
     assert (await state_of(pool, thread_id)).values["decision"]["reason"] == "bought 7 MSFT"
     assert Decimal((await state_of(pool, thread_id)).values["portfolio"]["cash"]) < Decimal(
         model["initial_cash"]

@@ -4,7 +4,7 @@ from langchain_core.tools import BaseTool
 
 from tools.arithmetic import add, multiply
 from tools.market import get_price, get_price_history
-from tools.orders import buy, sell
+from tools.orders import buy, cancel_order, cover, get_open_orders, sell, short
 from tools.portfolio import get_portfolio
 
 TRADING_TOOLS: list[BaseTool] = [
@@ -15,15 +15,23 @@ TRADING_TOOLS: list[BaseTool] = [
     multiply,
     buy,
     sell,
+    short,
+    cover,
+    cancel_order,
+    get_open_orders,
 ]
 
 __all__ = [
     "TRADING_TOOLS",
     "add",
     "buy",
+    "cancel_order",
+    "cover",
+    "get_open_orders",
     "get_portfolio",
     "get_price",
     "get_price_history",
     "multiply",
     "sell",
+    "short",
 ]

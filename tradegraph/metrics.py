@@ -20,6 +20,10 @@ class Performance:
     trades: int
     buy_and_hold_return: float
     bars: int
+    costs_paid: str = "0"
+    """Commissions, slippage and borrow fees the curve paid (money)."""
+    gross_return: float = 0.0
+    """What the total return would have been without those costs; `total_return` is net of them."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -49,9 +53,15 @@ def sharpe_ratio(curve: list[Decimal], periods_per_year: int) -> float | None:
 
 
 def performance(
-    *, start_equity: Decimal, equity: list[Decimal], benchmark: list[Decimal], trades: int, mode: str
+    *,
+    start_equity: Decimal,
+    equity: list[Decimal],
+    benchmark: list[Decimal],
+    trades: int,
+    mode: str,
+    costs: Decimal = Decimal(0),
 ) -> Performance:
-    """Figures for a curve that started at `start_equity`."""
+    """Figures for a curve that started at `start_equity` and paid `costs` along the way."""
     curve = [start_equity, *equity]
     end = curve[-1]
     bench_end = benchmark[-1] if benchmark else start_equity
@@ -64,4 +74,6 @@ def performance(
         trades=trades,
         buy_and_hold_return=float(bench_end / start_equity - 1) if start_equity else 0.0,
         bars=len(equity),
+        costs_paid=str(costs),
+        gross_return=float((end + costs) / start_equity - 1) if start_equity else 0.0,
     )

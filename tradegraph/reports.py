@@ -1,6 +1,7 @@
 """Read-side queries: trades, equity curves and performance per session and per model."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NotRequired, TypeVar, cast
@@ -31,15 +32,39 @@ WHERE p.model_id = %s ORDER BY p.id DESC LIMIT 1
 """
 COUNT_MODEL_FILLS = "SELECT count(*) AS n FROM fills WHERE model_id = %s"
 COUNT_ORDERS = """
-SELECT count(*) AS n FROM orders WHERE model_id = %s AND (%s::text IS NULL OR status = %s)
+SELECT count(*) AS n FROM orders WHERE model_id = %s AND (%s::text[] IS NULL OR status = ANY(%s))
 """
-SELECT_TRADES = """
+SELECT_ORDERS = """
 SELECT o.id, o.client_order_id, o.thread_id, o.bar_time, o.symbol, o.side, o.quantity AS proposed_quantity,
-       o.status, o.rule, o.reason, f.quantity, f.price, f.notional
-FROM orders o LEFT JOIN fills f ON f.order_id = o.id
-WHERE o.model_id = %s AND (%s::text IS NULL OR o.status = %s)
+       o.order_type, o.time_in_force, o.limit_price, o.stop_price, o.trail_percent, o.trail_anchor,
+       o.take_profit, o.stop_loss, o.stop_loss_limit, o.parent_id, o.leg, o.good_for,
+       o.status, o.rule, o.reason, o.filled_quantity, o.evaluated_at AS last_bar,
+       f.quantity, f.price, f.notional, f.commission, f.slippage
+FROM orders o LEFT JOIN LATERAL (
+    SELECT sum(quantity) AS quantity, round(sum(notional) / sum(quantity), 4) AS price,
+           sum(notional) AS notional, sum(commission) AS commission, sum(slippage) AS slippage
+    FROM fills WHERE order_id = o.id HAVING count(*) > 0
+) f ON true
+WHERE o.model_id = %s AND (%s::text[] IS NULL OR o.status = ANY(%s))
 ORDER BY o.id DESC LIMIT %s OFFSET %s
 """
+"""Orders newest first, each with its fills summed: shares, average price, notional and costs."""
+SELECT_ORDER_EVENTS = """
+SELECT e.order_id, e.bar_time, e.status, e.filled_quantity, e.reason
+FROM order_events e WHERE e.order_id = ANY(%s) ORDER BY e.order_id, e.id
+"""
+SELECT_COSTS = """
+SELECT COALESCE((SELECT sum(f.commission) FROM fills f {fills}), 0) AS commissions,
+       COALESCE((SELECT sum(f.slippage) FROM fills f {fills}), 0) AS slippage,
+       COALESCE((SELECT sum(b.amount) FROM borrow_fees b {fees}), 0) AS borrow_fees
+"""
+SELECT_SESSION_COSTS = SELECT_COSTS.format(
+    fills="JOIN orders o ON o.id = f.order_id WHERE o.thread_id = %(key)s", fees="WHERE b.thread_id = %(key)s"
+)
+SELECT_MODEL_COSTS = SELECT_COSTS.format(fills="WHERE f.model_id = %(key)s", fees="WHERE b.model_id = %(key)s")
+STATUS_GROUPS = {"open": ["open", "partially_filled"]}
+"""`open` means every order that may still fill; other statuses are themselves."""
+
 
 T = TypeVar("T")
 
@@ -97,6 +122,7 @@ async def session_performance(
         benchmark=[p["benchmark"] for p in points],
         trades=await count_session_fills(conn, thread_id=thread_id),
         mode=session["mode"] or "daily",
+        costs=(await costs_paid(conn, thread_id=thread_id)).total,
     )
 
 
@@ -144,6 +170,7 @@ async def model_performance(
         benchmark=[p["benchmark"] for p in curve],
         trades=await _count(conn, COUNT_MODEL_FILLS, model_id),
         mode=curve[-1].get("mode", "daily") if curve else "daily",
+        costs=(await costs_paid(conn, model_id=model_id)).total,
     )
     return figures, curve
 
@@ -156,17 +183,72 @@ async def latest_mark(conn: AsyncConnection[Any], *, model_id: int) -> tuple[dat
     return row["bar_time"], "intraday" if row["mode"] == "intraday" else "daily"
 
 
+def _statuses(status: str | None) -> list[str] | None:
+    return None if status is None else STATUS_GROUPS.get(status, [status])
+
+
 async def trades(
     conn: AsyncConnection[Any], *, model_id: int, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """The model's orders, newest first, with their fill (if any) and risk reason."""
-    rows = await (await conn.execute(SELECT_TRADES, (model_id, status, status, limit, offset))).fetchall()
+    """The model's orders, newest first, with their fills (if any), costs and latest reason.
+    `status`: one status, or `open` for every order that may still fill."""
+    statuses = _statuses(status)
+    rows = await (await conn.execute(SELECT_ORDERS, (model_id, statuses, statuses, limit, offset))).fetchall()
     return [dict(r) for r in rows]
 
 
+async def order_events(conn: AsyncConnection[Any], *, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Every status change of the given orders, oldest first, by order id."""
+    history: dict[int, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
+    for row in await (await conn.execute(SELECT_ORDER_EVENTS, (order_ids,))).fetchall():
+        history[row["order_id"]].append({k: v for k, v in row.items() if k != "order_id"})
+    return history
+
+
+async def open_orders_of(conn: AsyncConnection[Any], *, model_id: int) -> list[dict[str, Any]]:
+    """The model's orders that may still fill, as a tool or a page shows them (JSON-ready)."""
+    rows = await trades(conn, model_id=model_id, status="open", limit=500)
+    return [
+        {
+            key: (str(value) if isinstance(value, Decimal | datetime) else value)
+            for key, value in row.items()
+            if value is not None
+        }
+        for row in rows
+    ]
+
+
 async def count_orders(conn: AsyncConnection[Any], *, model_id: int, status: str | None) -> int:
-    """How many orders the model has, optionally only `filled` or `rejected` ones."""
-    return await _count(conn, COUNT_ORDERS, model_id, status, status)
+    """How many orders the model has, optionally only those with one status (or `open`)."""
+    statuses = _statuses(status)
+    return await _count(conn, COUNT_ORDERS, model_id, statuses, statuses)
+
+
+@dataclass(frozen=True)
+class CostsPaid:
+    """What trading cost: commissions, slippage (already in fill prices) and borrow fees."""
+
+    commissions: Decimal
+    slippage: Decimal
+    borrow_fees: Decimal
+
+    @property
+    def charged(self) -> Decimal:
+        """Costs taken from cash (slippage is in the prices, not charged separately)."""
+        return self.commissions + self.borrow_fees
+
+    @property
+    def total(self) -> Decimal:
+        """Everything trading cost, slippage included."""
+        return self.commissions + self.slippage + self.borrow_fees
+
+
+async def costs_paid(conn: AsyncConnection[Any], *, thread_id: str | None = None, model_id: int | None = None) -> CostsPaid:
+    """Costs of one session (`thread_id`) or of a model across its sessions."""
+    sql, key = (SELECT_SESSION_COSTS, thread_id) if thread_id is not None else (SELECT_MODEL_COSTS, model_id)
+    row = await (await conn.execute(sql, {"key": key})).fetchone()
+    assert row is not None
+    return CostsPaid(row["commissions"], row["slippage"], row["borrow_fees"])
 
 
 def sample_evenly(values: Sequence[T], points: int) -> list[T]:

@@ -69,7 +69,7 @@ async def check_session_request(pool: Pool, raw: Mapping[str, Any]) -> SessionRe
     if mode == "intraday" and (end - start).days > MAX_INTRADAY_DAYS:
         raise InvalidSession(f"intraday sessions span at most {MAX_INTRADAY_DAYS} days")
     symbols = _parse_symbols(raw.get("symbols"))
-    known = await known_symbols(pool)
+    known = await known_symbols(pool, symbols)
     unknown = [s for s in symbols if s not in known]
     if unknown:
         raise InvalidSession(f"unknown symbols {', '.join(unknown)}; known: {', '.join(known)}")

@@ -6,6 +6,7 @@ immutable reference data, so each symbol's history is read from `daily_bars` onc
 
 import asyncio
 import bisect
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
@@ -32,9 +33,9 @@ class UnknownSymbol(ValueError):
     """The symbol has no data at all."""
 
 
-async def known_symbols(pool: Pool) -> list[str]:
-    """Symbols with data, sorted."""
-    if not _symbols_cache:
+async def known_symbols(pool: Pool, wanted: Sequence[str] = ()) -> list[str]:
+    """Symbols with data, sorted; read again when a `wanted` one is missing (added since)."""
+    if not _symbols_cache or any(symbol not in _symbols_cache for symbol in wanted):
         async with pool.connection() as conn:
             rows = await (await conn.execute(SELECT_SYMBOLS)).fetchall()
         _symbols_cache[:] = [row["symbol"] for row in rows]  # concurrent first readers write the same
@@ -58,7 +59,7 @@ async def daily_bars(pool: Pool, symbol: str) -> list[Bar]:
 
 
 async def _load_daily(pool: Pool, symbol: str) -> list[Bar]:
-    if symbol not in await known_symbols(pool):
+    if symbol not in await known_symbols(pool, [symbol]):
         raise UnknownSymbol(f"unknown symbol {symbol!r}; known: {', '.join(_symbols_cache)}")
     if symbol not in _daily_cache:
         async with pool.connection() as conn:
