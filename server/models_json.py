@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from server.serialization import to_jsonable
-from tradegraph.accounts import ModelRow, limits_of
+from tradegraph.accounts import BotTerms, ModelRow, limits_of, terms_of
 from tradegraph.ai import AIChoice, AIChoiceInput, UnknownEndpoint, checked_choice
 from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
@@ -17,6 +17,7 @@ from tradegraph.market.prices import Mode
 from tradegraph.metrics import Performance
 from tradegraph.money import as_text, to_money
 from tradegraph.reports import CurvePoint, sample_evenly
+from tradegraph.terms import TERM_TYPES, Costs, Execution, Shorting, Strategy, Terms
 from tradegraph.valuation import value_holdings
 
 SIGNATURE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -56,6 +57,28 @@ class ModelCreate(BaseModel):
     llm: AIChoiceInput | None = None
     """The bot's AI: a configured endpoint's name, a model name, temperature, instructions."""
 
+    shorting: Shorting | None = None
+    """Short selling on margin (off unless `enabled`)."""
+
+    costs: Costs | None = None
+    """Commissions and slippage (zero unless set)."""
+
+    execution: Execution | None = None
+    """Fill simulation (`max_volume_pct`)."""
+
+    strategy: Strategy | None = None
+    """The `rule` decider's bracket exits (`take_profit_pct`, `stop_loss_pct`)."""
+
+    def terms(self) -> BotTerms:
+        """The trading terms, defaults for any left out."""
+        defaults = BotTerms()
+        return BotTerms(
+            shorting=self.shorting or defaults.shorting,
+            costs=self.costs or defaults.costs,
+            execution=self.execution or defaults.execution,
+            strategy=self.strategy or defaults.strategy,
+        )
+
     @field_validator("name")
     @classmethod
     def _no_nul(cls, value: str) -> str:
@@ -75,18 +98,42 @@ class ModelPatch(BaseModel):
     llm: AIChoiceInput | None = None
     """A new AI for the bot's next sessions (running sessions keep theirs)."""
 
+    shorting: dict[str, Any] = Field(default_factory=dict)
+    costs: dict[str, Any] = Field(default_factory=dict)
+    execution: dict[str, Any] = Field(default_factory=dict)
+    strategy: dict[str, Any] = Field(default_factory=dict)
+    """Trading terms to change, each merged over the bot's current ones."""
+
     def check_not_empty(self) -> None:
         """A 422 naming `limits` when the patch changes nothing."""
-        if not self.limits and self.llm is None:
+        terms = (self.shorting, self.costs, self.execution, self.strategy)
+        if not self.limits and self.llm is None and not any(terms):
             raise RequestValidationError(
                 [
                     {
                         "type": "missing",
                         "loc": ("body", "limits"),
-                        "msg": "nothing to change: send limits and/or llm",
+                        "msg": "nothing to change: send limits, llm, shorting, costs, execution and/or strategy",
                     }
                 ]
             )
+
+    def merged_terms(self, current: BotTerms) -> BotTerms | None:
+        """The bot's terms with this patch's changes, validated whole (None: no term changed);
+        a 422 naming each bad key."""
+        if not any((self.shorting, self.costs, self.execution, self.strategy)):
+            return None
+        merged: dict[str, Terms] = {}
+        errors: list[Any] = []
+        for name, kind in TERM_TYPES.items():
+            changes: dict[str, Any] = getattr(self, name)
+            try:
+                merged[name] = kind.model_validate({**current.of(name).model_dump(), **changes})
+            except ValidationError as exc:
+                errors += [{**e, "loc": ("body", name, *e["loc"])} for e in exc.errors(include_url=False)]
+        if errors:
+            raise RequestValidationError(errors)
+        return BotTerms(**merged)  # type: ignore[arg-type]
 
 
 def merged_limits(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
@@ -118,6 +165,7 @@ def ai_choice(raw: AIChoiceInput | None) -> AIChoice | None:
 
 def model_json(model: ModelRow) -> dict[str, Any]:
     """A models row as the API shows it."""
+    terms = terms_of(model)
     return {
         "id": model["id"],
         "name": model["name"],
@@ -125,6 +173,7 @@ def model_json(model: ModelRow) -> dict[str, Any]:
         "initial_cash": str(model["initial_cash"]),
         "limits": limits_of(model).as_json(),
         "llm": model["llm"],  # None: the server's default (the `openai` endpoint, TRADEGRAPH_LLM_MODEL)
+        **{name: terms.of(name).as_json() for name in TERM_TYPES},
         "created_at": model["created_at"].isoformat(),
     }
 
@@ -172,6 +221,7 @@ async def portfolio_json(
         {
             "symbol": h.symbol,
             "quantity": held[h.symbol],
+            "side": "short" if held[h.symbol] < 0 else "long",
             "price": None if h.price is None else str(h.price),
             "value": None if h.value is None else str(to_money(h.value)),
         }

@@ -122,8 +122,27 @@ async def test_create_get_list_patch_round_trip_with_exact_money(client, make_us
             "max_trades_per_day": 20,
             "daily_loss_limit_pct": "5.0000",
             "approval_notional": "2500.0000",
+            "max_gross_exposure_pct": "200.0000",
+            "max_net_exposure_pct": "100.0000",
+            "max_short_exposure_pct": "50.0000",
+            "max_open_orders": 20,
+            "price_band_pct": "20.0000",
         },
         "llm": None,
+        "shorting": {
+            "enabled": False,
+            "borrow_rate_pct": "3",
+            "initial_margin_pct": "50",
+            "maintenance_margin_pct": "30",
+        },
+        "costs": {
+            "commission_per_share": "0",
+            "commission_min": "0",
+            "commission_pct": "0",
+            "slippage_bps": "0",
+        },
+        "execution": {"max_volume_pct": "10"},
+        "strategy": {"take_profit_pct": None, "stop_loss_pct": None},
     }
     assert datetime.fromisoformat(model["created_at"]).tzinfo is not None
     plain = (await create(client, user["api_key"], signature="plain", initial_cash=100000)).json()
@@ -292,7 +311,7 @@ async def test_invalid_patch_is_422_naming_the_field_and_keeps_the_limits(
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=501", "limit"), ("offset=-1", "offset"), ("status=open", "status")],
+    [("limit=0", "limit"), ("limit=501", "limit"), ("offset=-1", "offset"), ("status=pending", "status")],
 )
 async def test_trades_query_is_validated(client, make_user, query, field):
     user = await make_user()
@@ -378,6 +397,23 @@ async def test_portfolio_is_the_ledger_marked_at_the_latest_bar(client, pool, tr
     assert answer["equity"] == str(last_point["equity"]), "same mark as the session's last bar"
 
 
+TRADE_FIELDS = {
+    "id",
+    "client_order_id",
+    "thread_id",
+    "bar_time",
+    "symbol",
+    "side",
+    "proposed_quantity",
+    "status",
+    "rule",
+    "reason",
+    "quantity",
+    "price",
+    "notional",
+}
+
+
 async def test_trades_are_newest_first_and_total_every_order(client, pool, traded):
     model_id, headers = traded["model"]["id"], auth(traded["key"])
     filled = await scalar(pool, COUNT_ORDERS, model_id, "filled")
@@ -400,7 +436,14 @@ async def test_trades_are_newest_first_and_total_every_order(client, pool, trade
     assert all(t["price"] is None and t["quantity"] is None and t["reason"] for t in refusals["items"])
 
     [row] = await rows(pool, SELECT_FILLED_ORDER, model_id)
-    assert fills["items"][0] == {
+    newest = fills["items"][0]
+    assert {k: newest[k] for k in ("order_type", "time_in_force", "filled_quantity", "commission")} == {
+        "order_type": "market",
+        "time_in_force": "day",
+        "filled_quantity": row["quantity"],
+        "commission": "0.0000",
+    }
+    assert {k: v for k, v in newest.items() if k in TRADE_FIELDS} == {
         "id": row["id"],
         "client_order_id": row["client_order_id"],
         "thread_id": row["thread_id"],

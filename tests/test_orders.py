@@ -31,24 +31,63 @@ DAYS = [date(2021, 3, d) for d in (1, 2, 3, 4, 5, 8)]
 FLAT = (100, 101, 99, 100)
 BARS: dict[str, list[tuple[float, float, float, float] | tuple[float, float, float, float, int]]] = {
     # open, high, low, close[, volume]
-    "LMTB": [FLAT, (99, 100, 97, 98), (97, 98, 96, 96.5), (96, 97, 94, 95.5), (96, 97, 95, 96), (96, 97, 95, 96)],
+    "LMTB": [
+        FLAT,
+        (99, 100, 97, 98),
+        (97, 98, 96, 96.5),
+        (96, 97, 94, 95.5),
+        (96, 97, 95, 96),
+        (96, 97, 95, 96),
+    ],
     "STPG": [FLAT, (98, 99, 96, 97), (92, 93, 90, 91), (91, 92, 90, 91), (91, 92, 90, 91), (91, 92, 90, 91)],
-    "TRLS": [FLAT, (101, 104, 100, 103), (104, 110, 103, 109), (108, 109, 104, 105), (105, 106, 104, 105),
-             (105, 106, 104, 105)],
-    "BRKT": [FLAT, (101, 103, 99, 102), (103, 107, 102, 106.5), (106, 107, 105, 106), (106, 107, 105, 106),
-             (106, 107, 105, 106)],
+    "TRLS": [
+        FLAT,
+        (101, 104, 100, 103),
+        (104, 110, 103, 109),
+        (108, 109, 104, 105),
+        (105, 106, 104, 105),
+        (105, 106, 104, 105),
+    ],
+    "BRKT": [
+        FLAT,
+        (101, 103, 99, 102),
+        (103, 107, 102, 106.5),
+        (106, 107, 105, 106),
+        (106, 107, 105, 106),
+        (106, 107, 105, 106),
+    ],
     "DAYX": [FLAT, (99, 100, 95, 96), (96, 97, 89, 90), (90, 91, 89, 90), (90, 91, 89, 90), (90, 91, 89, 90)],
-    "PRTL": [(100, 101, 99, 100, 500), (101, 102, 100, 101, 1000), (101, 102, 100, 101), (101, 102, 100, 101),
-             (101, 102, 100, 101), (101, 102, 100, 101)],
+    "PRTL": [
+        (100, 101, 99, 100, 500),
+        (101, 102, 100, 101, 1000),
+        (101, 102, 100, 101),
+        (101, 102, 100, 101),
+        (101, 102, 100, 101),
+        (101, 102, 100, 101),
+    ],
     "SHRT": [(c, c + 1, c - 1, c) for c in (100, 102, 101, 99, 98, 97)],
-    "MRGN": [(50, 51, 49, 50), (60, 100, 59, 100), (101, 102, 100, 101), (101, 102, 100, 101), (101, 102, 100, 101),
-             (101, 102, 100, 101)],
-    "COST": [FLAT, (110, 111, 109, 110), (110, 111, 109, 110), (110, 111, 109, 110), (110, 111, 109, 110),
-             (110, 111, 109, 110)],
+    "MRGN": [
+        (50, 51, 49, 50),
+        (60, 100, 59, 100),
+        (101, 102, 100, 101),
+        (101, 102, 100, 101),
+        (101, 102, 100, 101),
+        (101, 102, 100, 101),
+    ],
+    "COST": [
+        FLAT,
+        (110, 111, 109, 110),
+        (110, 111, 109, 110),
+        (110, 111, 109, 110),
+        (110, 111, 109, 110),
+        (110, 111, 109, 110),
+    ],
 }
 VOLUME = 1_000_000
 ORDER_ROWS = "SELECT * FROM orders WHERE model_id = %s ORDER BY id"
-FILL_ROWS = "SELECT bar_time, side, quantity, price, commission, slippage FROM fills WHERE model_id = %s ORDER BY id"
+FILL_ROWS = (
+    "SELECT bar_time, side, quantity, price, commission, slippage FROM fills WHERE model_id = %s ORDER BY id"
+)
 FEE_ROWS = "SELECT bar_time, days, price, amount FROM borrow_fees WHERE model_id = %s ORDER BY id"
 EVENT_STATUSES = "SELECT status, reason FROM order_events WHERE order_id = %s ORDER BY id"
 
@@ -76,7 +115,15 @@ async def book(book_url: str) -> AsyncIterator[AsyncConnectionPool]:
                 await conn.execute(
                     "INSERT INTO daily_bars (symbol, day, open, high, low, close, volume) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (symbol, day, Decimal(str(o)), Decimal(str(h)), Decimal(str(low)), Decimal(str(c)), volume),
+                    (
+                        symbol,
+                        day,
+                        Decimal(str(o)),
+                        Decimal(str(h)),
+                        Decimal(str(low)),
+                        Decimal(str(c)),
+                        volume,
+                    ),
                 )
     yield pool
     await pool.close()
@@ -100,7 +147,9 @@ def scripted(plan: dict[int, list[tuple[str, dict[str, Any]]]]) -> ScriptedChatM
     return ScriptedChatModel(replies=[reply])
 
 
-async def bot(pool: AsyncConnectionPool, *, cash: str = "100000", terms: BotTerms | None = None, **limits: Any):
+async def bot(
+    pool: AsyncConnectionPool, *, cash: str = "100000", terms: BotTerms | None = None, **limits: Any
+):
     async with pool.connection() as conn:
         user, _ = await create_user(conn, name=f"orders-{uuid.uuid4().hex[:8]}")
         return await create_model(
@@ -144,7 +193,10 @@ def fill_summary(fills: list[dict[str, Any]]) -> list[tuple[date, str, int, Deci
 async def history(pool: AsyncConnectionPool, order_id: int) -> list[tuple[str, str]]:
     """Every status change of an order: (status, reason), oldest first."""
     async with pool.connection() as conn:
-        return [(r["status"], r["reason"]) for r in await (await conn.execute(EVENT_STATUSES, (order_id,))).fetchall()]
+        return [
+            (r["status"], r["reason"])
+            for r in await (await conn.execute(EVENT_STATUSES, (order_id,))).fetchall()
+        ]
 
 
 async def statuses(pool: AsyncConnectionPool, order_id: int) -> list[str]:
@@ -153,8 +205,20 @@ async def statuses(pool: AsyncConnectionPool, order_id: int) -> list[str]:
 
 async def test_a_limit_buy_rests_and_fills_three_bars_later_at_the_limit(book):
     model = await bot(book)
-    plan = {1: [("buy", {"symbol": "LMTB", "quantity": 100, "order_type": "limit", "limit_price": 95,
-                         "time_in_force": "gtc"})]}
+    plan = {
+        1: [
+            (
+                "buy",
+                {
+                    "symbol": "LMTB",
+                    "quantity": 100,
+                    "order_type": "limit",
+                    "limit_price": 95,
+                    "time_in_force": "gtc",
+                },
+            )
+        ]
+    }
     parts, orders, fills, ledger = await trade(book, model, "LMTB", plan)
     # Lows 97 and 96 stay above 95; the fourth bar trades down to 94 from an open of 96: filled at 95.
     assert fill_summary(fills) == [(DAYS[3], "buy", 100, Decimal("95.0000"))]
@@ -163,28 +227,59 @@ async def test_a_limit_buy_rests_and_fills_three_bars_later_at_the_limit(book):
     assert await statuses(book, order["id"]) == ["open", "filled"]
     assert ledger == {"cash": Decimal("90500.0000"), "positions": {"LMTB": 100}}
     placed = events(parts, "order")[0]
-    assert (placed["status"], placed["order_type"], placed["clock"]) == ("open", "limit", at_close(DAYS[0]).isoformat())
+    assert (placed["status"], placed["order_type"], placed["clock"]) == (
+        "open",
+        "limit",
+        at_close(DAYS[0]).isoformat(),
+    )
     filled = [e for e in events(parts, "fill") if e["status"] == "filled"]
     assert [(e["clock"], e["price"]) for e in filled] == [(at_close(DAYS[3]).isoformat(), "95.0000")]
 
 
 async def test_a_stop_sell_triggered_by_a_gap_down_fills_at_the_open(book):
     model = await bot(book)
-    plan = {1: [("buy", {"symbol": "STPG", "quantity": 100}),
-                ("sell", {"symbol": "STPG", "quantity": 100, "order_type": "stop", "stop_price": 95,
-                          "time_in_force": "gtc"})]}
+    plan = {
+        1: [
+            ("buy", {"symbol": "STPG", "quantity": 100}),
+            (
+                "sell",
+                {
+                    "symbol": "STPG",
+                    "quantity": 100,
+                    "order_type": "stop",
+                    "stop_price": 95,
+                    "time_in_force": "gtc",
+                },
+            ),
+        ]
+    }
     _, orders, fills, ledger = await trade(book, model, "STPG", plan)
     # Day 2's low 96 stays above the stop; day 3 opens at 92, below it: the fill is the open, not 95.
-    assert fill_summary(fills) == [(DAYS[0], "buy", 100, Decimal("100.0000")), (DAYS[2], "sell", 100, Decimal("92.0000"))]
+    assert fill_summary(fills) == [
+        (DAYS[0], "buy", 100, Decimal("100.0000")),
+        (DAYS[2], "sell", 100, Decimal("92.0000")),
+    ]
     assert "gapped through it at the open" in orders[1]["reason"]
     assert ledger == {"cash": Decimal("99200.0000"), "positions": {}}
 
 
 async def test_a_trailing_stop_follows_the_high_water_mark(book):
     model = await bot(book)
-    plan = {1: [("buy", {"symbol": "TRLS", "quantity": 100}),
-                ("sell", {"symbol": "TRLS", "quantity": 100, "order_type": "trailing_stop", "trail_percent": 5,
-                          "time_in_force": "gtc"})]}
+    plan = {
+        1: [
+            ("buy", {"symbol": "TRLS", "quantity": 100}),
+            (
+                "sell",
+                {
+                    "symbol": "TRLS",
+                    "quantity": 100,
+                    "order_type": "trailing_stop",
+                    "trail_percent": 5,
+                    "time_in_force": "gtc",
+                },
+            ),
+        ]
+    }
     _, orders, fills, ledger = await trade(book, model, "TRLS", plan)
     # Marks: 100 (placed) -> stop 95, day 2 low 100: no; mark 104 -> stop 98.80, day 3 low 103: no;
     # mark 110 -> stop 104.50, day 4 low 104: triggered, open 108 is above it, so filled at 104.50.
@@ -200,11 +295,21 @@ async def test_a_bracket_whose_take_profit_fills_cancels_its_stop_loss(book):
     parts, orders, fills, ledger = await trade(book, model, "BRKT", plan)
     entry, take_profit, stop_loss = orders
     assert (take_profit["leg"], take_profit["order_type"], take_profit["limit_price"]) == (
-        "take_profit", "limit", Decimal("106.0000"))
-    assert (stop_loss["leg"], stop_loss["order_type"], stop_loss["stop_price"]) == ("stop_loss", "stop", Decimal("96.0000"))
+        "take_profit",
+        "limit",
+        Decimal("106.0000"),
+    )
+    assert (stop_loss["leg"], stop_loss["order_type"], stop_loss["stop_price"]) == (
+        "stop_loss",
+        "stop",
+        Decimal("96.0000"),
+    )
     assert take_profit["parent_id"] == stop_loss["parent_id"] == entry["id"]
     # Day 2's high 103 is short of 106 and its low 99 above 96; day 3 reaches 107 from an open of 103.
-    assert fill_summary(fills) == [(DAYS[0], "buy", 100, Decimal("100.0000")), (DAYS[2], "sell", 100, Decimal("106.0000"))]
+    assert fill_summary(fills) == [
+        (DAYS[0], "buy", 100, Decimal("100.0000")),
+        (DAYS[2], "sell", 100, Decimal("106.0000")),
+    ]
     assert (take_profit["status"], stop_loss["status"]) == ("filled", "cancelled")
     assert stop_loss["reason"] == "one-cancels-other: the take_profit exit filled"
     assert await statuses(book, stop_loss["id"]) == ["open", "cancelled"]
@@ -230,7 +335,10 @@ async def test_a_partial_fill_completes_at_the_next_bar(book):
     plan = {1: [("buy", {"symbol": "PRTL", "quantity": 80})]}
     _, orders, fills, ledger = await trade(book, model, "PRTL", plan)
     # Day 1 traded 500 shares: 10% is 50, at the close 100. The other 30 fill at day 2's open, 101.
-    assert fill_summary(fills) == [(DAYS[0], "buy", 50, Decimal("100.0000")), (DAYS[1], "buy", 30, Decimal("101.0000"))]
+    assert fill_summary(fills) == [
+        (DAYS[0], "buy", 50, Decimal("100.0000")),
+        (DAYS[1], "buy", 30, Decimal("101.0000")),
+    ]
     assert await statuses(book, orders[0]["id"]) == ["open", "partially_filled", "filled"]
     assert ledger == {"cash": Decimal("91970.0000"), "positions": {"PRTL": 80}}
 
@@ -238,7 +346,10 @@ async def test_a_partial_fill_completes_at_the_next_bar(book):
 async def test_a_short_pays_a_week_of_borrow_fees_and_is_covered(book):
     shorting = Shorting(enabled=True, borrow_rate_pct=Decimal("3.6"))
     model = await bot(book, terms=BotTerms(shorting=shorting))
-    plan = {1: [("short", {"symbol": "SHRT", "quantity": 100})], 6: [("cover", {"symbol": "SHRT", "quantity": 100})]}
+    plan = {
+        1: [("short", {"symbol": "SHRT", "quantity": 100})],
+        6: [("cover", {"symbol": "SHRT", "quantity": 100})],
+    }
     parts, orders, fills, ledger = await trade(book, model, "SHRT", plan)
     async with book.connection() as conn:
         fees = [dict(r) for r in await (await conn.execute(FEE_ROWS, (model["id"],))).fetchall()]
@@ -251,7 +362,10 @@ async def test_a_short_pays_a_week_of_borrow_fees_and_is_covered(book):
         (DAYS[4], 1, Decimal("99.0000"), Decimal("0.9900")),
         (DAYS[5], 3, Decimal("98.0000"), Decimal("2.9400")),
     ]
-    assert fill_summary(fills) == [(DAYS[0], "sell", 100, Decimal("100.0000")), (DAYS[5], "buy", 100, Decimal("97.0000"))]
+    assert fill_summary(fills) == [
+        (DAYS[0], "sell", 100, Decimal("100.0000")),
+        (DAYS[5], "buy", 100, Decimal("97.0000")),
+    ]
     assert ledger == {"cash": Decimal("100293.0400"), "positions": {}}  # 100000 + 10000 - 9700 - 6.96
     marks = events(parts, "equity")
     assert marks[1]["equity"] == "99799.0000"  # cash 110000 - 1.00 fee, short 100 x 102
@@ -260,13 +374,20 @@ async def test_a_short_pays_a_week_of_borrow_fees_and_is_covered(book):
 
 async def test_a_margin_call_covers_a_short_at_the_next_open(book):
     shorting = Shorting(enabled=True, borrow_rate_pct=Decimal(0))
-    model = await bot(book, cash="10000", terms=BotTerms(shorting=shorting), max_short_exposure_pct=Decimal(100))
+    model = await bot(
+        book, cash="10000", terms=BotTerms(shorting=shorting), max_short_exposure_pct=Decimal(100)
+    )
     plan = {1: [("short", {"symbol": "MRGN", "quantity": 150})]}
     parts, orders, fills, ledger = await trade(book, model, "MRGN", plan)
     # Short 150 at 50: cash 17500. Day 2 closes at 100: shorts worth 15000, equity 2500, below the
     # 30% maintenance requirement of 4500. Covered at day 3's open, 101: cash 17500 - 15150.
     short, call = orders
-    assert (call["rule"], call["side"], call["quantity"], call["status"]) == ("margin_call", "buy", 150, "filled")
+    assert (call["rule"], call["side"], call["quantity"], call["status"]) == (
+        "margin_call",
+        "buy",
+        150,
+        "filled",
+    )
     assert call["bar_time"].date() == DAYS[1]
     [(placed, why), (filled, how)] = await history(book, call["id"])
     assert (placed, filled, how) == ("open", "filled", "filled at the open 101.0000")
@@ -274,17 +395,25 @@ async def test_a_margin_call_covers_a_short_at_the_next_open(book):
         "margin call: equity 2500.0000 is below the maintenance requirement 4500.0000 "
         "(30% of shorts worth 15000.0000)"
     )
-    assert fill_summary(fills) == [(DAYS[0], "sell", 150, Decimal("50.0000")), (DAYS[2], "buy", 150, Decimal("101.0000"))]
+    assert fill_summary(fills) == [
+        (DAYS[0], "sell", 150, Decimal("50.0000")),
+        (DAYS[2], "buy", 150, Decimal("101.0000")),
+    ]
     assert ledger == {"cash": Decimal("2350.0000"), "positions": {}}
 
 
 async def test_commissions_and_slippage_are_charged_on_every_fill(book):
     costs = Costs(
-        commission_per_share=Decimal("0.01"), commission_pct=Decimal("0.05"), commission_min=Decimal(1),
+        commission_per_share=Decimal("0.01"),
+        commission_pct=Decimal("0.05"),
+        commission_min=Decimal(1),
         slippage_bps=Decimal(10),
     )
     model = await bot(book, terms=BotTerms(costs=costs))
-    plan = {1: [("buy", {"symbol": "COST", "quantity": 50})], 2: [("sell", {"symbol": "COST", "quantity": 50})]}
+    plan = {
+        1: [("buy", {"symbol": "COST", "quantity": 50})],
+        2: [("sell", {"symbol": "COST", "quantity": 50})],
+    }
     parts, orders, fills, ledger = await trade(book, model, "COST", plan)
     # Buy at 100 + 10 bps = 100.10: notional 5005, commission 0.50 + 0.05% x 5005 = 3.0025.
     # Sell at 110 - 10 bps = 109.89: notional 5494.50, commission 0.50 + 2.74725 = 3.2472 (half-even).

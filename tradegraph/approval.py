@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tradegraph.money import as_text
-from tradegraph.orders import PricedOrder, Verdict
+from tradegraph.orders import ORDER_TERMS, PricedOrder, Verdict
 
 ANSWER_SHAPE = '{"action": "approve"|"reject", "quantity"?: N}'
 REVIEW_RULE = "human_approval"
@@ -32,7 +32,8 @@ class ApprovalRequest(PricedOrder):
 
 
 def approval_request(verdict: Verdict, *, model_id: int, signature: str, clock: str) -> ApprovalRequest:
-    """What the reviewer is shown: the order, its price and notional, and the limit it crossed."""
+    """What the reviewer is shown: the order with its type, prices and exits, its price and notional,
+    and the limit it crossed."""
     return {
         "kind": "order_approval",
         "model_id": model_id,
@@ -46,6 +47,7 @@ def approval_request(verdict: Verdict, *, model_id: int, signature: str, clock: 
         "notional": verdict["notional"],
         "limit": verdict["rule"],
         "reason": verdict["reason"],
+        **{key: verdict[key] for key in ORDER_TERMS if key in verdict},  # type: ignore[literal-required]
     }
 
 

@@ -18,7 +18,18 @@ Intent = Literal["short", "cover"]
 ORDER_TYPES: tuple[OrderType, ...] = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 OPEN_STATUSES: tuple[OrderStatus, ...] = ("open", "partially_filled")
 """An order in one of these may still fill, and may be cancelled."""
-PRICE_TERMS = ("limit_price", "stop_price", "trail_percent", "take_profit", "stop_loss", "stop_loss_limit")
+ORDER_TERMS = (
+    "order_type",
+    "time_in_force",
+    "limit_price",
+    "stop_price",
+    "trail_percent",
+    "take_profit",
+    "stop_loss",
+    "stop_loss_limit",
+    "intent",
+)
+"""The optional terms of an order, as a verdict and an approval request carry them."""
 
 
 class OrderTerms(TypedDict):

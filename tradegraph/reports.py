@@ -34,21 +34,24 @@ COUNT_MODEL_FILLS = "SELECT count(*) AS n FROM fills WHERE model_id = %s"
 COUNT_ORDERS = """
 SELECT count(*) AS n FROM orders WHERE model_id = %s AND (%s::text[] IS NULL OR status = ANY(%s))
 """
-SELECT_ORDERS = """
+_ORDERS_WITH_FILLS = """
 SELECT o.id, o.client_order_id, o.thread_id, o.bar_time, o.symbol, o.side, o.quantity AS proposed_quantity,
        o.order_type, o.time_in_force, o.limit_price, o.stop_price, o.trail_percent, o.trail_anchor,
        o.take_profit, o.stop_loss, o.stop_loss_limit, o.parent_id, o.leg, o.good_for,
        o.status, o.rule, o.reason, o.filled_quantity, o.evaluated_at AS last_bar,
        f.quantity, f.price, f.notional, f.commission, f.slippage
 FROM orders o LEFT JOIN LATERAL (
-    SELECT sum(quantity) AS quantity, round(sum(notional) / sum(quantity), 4) AS price,
+    SELECT sum(quantity)::bigint AS quantity, round(sum(notional) / sum(quantity), 4) AS price,
            sum(notional) AS notional, sum(commission) AS commission, sum(slippage) AS slippage
     FROM fills WHERE order_id = o.id HAVING count(*) > 0
 ) f ON true
-WHERE o.model_id = %s AND (%s::text[] IS NULL OR o.status = ANY(%s))
-ORDER BY o.id DESC LIMIT %s OFFSET %s
 """
+SELECT_ORDERS = (
+    _ORDERS_WITH_FILLS
+    + "WHERE o.model_id = %s AND (%s::text[] IS NULL OR o.status = ANY(%s)) ORDER BY o.id DESC LIMIT %s OFFSET %s"
+)
 """Orders newest first, each with its fills summed: shares, average price, notional and costs."""
+SELECT_ORDER = _ORDERS_WITH_FILLS + "WHERE o.model_id = %s AND o.id = %s"
 SELECT_ORDER_EVENTS = """
 SELECT e.order_id, e.bar_time, e.status, e.filled_quantity, e.reason
 FROM order_events e WHERE e.order_id = ANY(%s) ORDER BY e.order_id, e.id
@@ -61,7 +64,9 @@ SELECT COALESCE((SELECT sum(f.commission) FROM fills f {fills}), 0) AS commissio
 SELECT_SESSION_COSTS = SELECT_COSTS.format(
     fills="JOIN orders o ON o.id = f.order_id WHERE o.thread_id = %(key)s", fees="WHERE b.thread_id = %(key)s"
 )
-SELECT_MODEL_COSTS = SELECT_COSTS.format(fills="WHERE f.model_id = %(key)s", fees="WHERE b.model_id = %(key)s")
+SELECT_MODEL_COSTS = SELECT_COSTS.format(
+    fills="WHERE f.model_id = %(key)s", fees="WHERE b.model_id = %(key)s"
+)
 STATUS_GROUPS = {"open": ["open", "partially_filled"]}
 """`open` means every order that may still fill; other statuses are themselves."""
 
@@ -197,7 +202,15 @@ async def trades(
     return [dict(r) for r in rows]
 
 
-async def order_events(conn: AsyncConnection[Any], *, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+async def order_of(conn: AsyncConnection[Any], *, model_id: int, order_id: int) -> dict[str, Any] | None:
+    """One order of the model with its fills summed, or None."""
+    row = await (await conn.execute(SELECT_ORDER, (model_id, order_id))).fetchone()
+    return dict(row) if row else None
+
+
+async def order_events(
+    conn: AsyncConnection[Any], *, order_ids: list[int]
+) -> dict[int, list[dict[str, Any]]]:
     """Every status change of the given orders, oldest first, by order id."""
     history: dict[int, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
     for row in await (await conn.execute(SELECT_ORDER_EVENTS, (order_ids,))).fetchall():
@@ -243,7 +256,9 @@ class CostsPaid:
         return self.commissions + self.slippage + self.borrow_fees
 
 
-async def costs_paid(conn: AsyncConnection[Any], *, thread_id: str | None = None, model_id: int | None = None) -> CostsPaid:
+async def costs_paid(
+    conn: AsyncConnection[Any], *, thread_id: str | None = None, model_id: int | None = None
+) -> CostsPaid:
     """Costs of one session (`thread_id`) or of a model across its sessions."""
     sql, key = (SELECT_SESSION_COSTS, thread_id) if thread_id is not None else (SELECT_MODEL_COSTS, model_id)
     row = await (await conn.execute(sql, {"key": key})).fetchone()

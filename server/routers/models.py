@@ -30,16 +30,19 @@ from tradegraph.accounts import (
     limits_of,
     list_models,
     lock_model,
+    terms_of,
     update_ai,
     update_limits,
+    update_terms,
 )
 from tradegraph.database import Pool
-from tradegraph.ledger import cash_and_positions
+from tradegraph.ledger import cash_and_positions, close_order
 from tradegraph.limits import RiskLimits
 from tradegraph.metrics import performance
 from tradegraph.sessions import get_session, model_sessions
 
 router = APIRouter(prefix="/models", tags=["models"])
+OrderStatusQuery = Literal["open", "partially_filled", "filled", "cancelled", "expired", "rejected"]
 
 
 def not_found(model_id: int) -> HTTPException:
@@ -69,6 +72,7 @@ async def create(body: ModelCreate, user: CurrentUser, pool: PoolDep) -> dict[st
                 initial_cash=body.initial_cash,
                 limits=body.limits or RiskLimits(),
                 llm=ai_choice(body.llm),
+                terms=body.terms(),
             )
         except SignatureTaken as exc:
             raise HTTPException(409, str(exc)) from exc
@@ -109,6 +113,9 @@ async def patch_limits(model_id: int, body: ModelPatch, user: CurrentUser, pool:
         updated = await update_limits(conn, model_id=model_id, user_id=user.id, limits=limits)
         if ai is not None:
             updated = await update_ai(conn, model_id=model_id, user_id=user.id, llm=ai)
+        terms = body.merged_terms(terms_of(model))
+        if terms is not None:
+            updated = await update_terms(conn, model_id=model_id, user_id=user.id, terms=terms)
     assert updated is not None
     return model_json(updated)
 
@@ -132,14 +139,56 @@ async def trades(
     pool: PoolDep,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
-    status: Literal["filled", "rejected"] | None = None,
+    status: OrderStatusQuery | None = None,
 ) -> dict[str, Any]:
-    """Orders newest first, each with its fill or its rejection rule and reason."""
+    """Orders newest first, each with its fills (shares, average price, costs) or its rejection rule
+    and reason."""
     await owned_model(pool, model_id, user)
     async with pool.connection() as conn:
         rows = await reports.trades(conn, model_id=model_id, status=status, limit=limit, offset=offset)
         total = await reports.count_orders(conn, model_id=model_id, status=status)
     return {"items": [trade_json(r) for r in rows], "limit": limit, "offset": offset, "total": total}
+
+
+@router.get("/{model_id}/orders")
+async def orders(
+    model_id: int,
+    user: CurrentUser,
+    pool: PoolDep,
+    status: OrderStatusQuery | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    """The bot's orders newest first, with their terms, fills and every status change (bar and
+    reason); `status=open` lists those that may still fill (open or partially filled)."""
+    await owned_model(pool, model_id, user)
+    async with pool.connection() as conn:
+        rows = await reports.trades(conn, model_id=model_id, status=status, limit=limit, offset=offset)
+        total = await reports.count_orders(conn, model_id=model_id, status=status)
+        history = await reports.order_events(conn, order_ids=[r["id"] for r in rows])
+    items = [{**trade_json(r), "events": [trade_json(e) for e in history[r["id"]]]} for r in rows]
+    return {"items": items, "limit": limit, "offset": offset, "total": total}
+
+
+@router.post("/{model_id}/orders/{order_id}/cancel")
+async def cancel(model_id: int, order_id: int, user: CurrentUser, pool: PoolDep) -> dict[str, Any]:
+    """Cancel an open order (and its open bracket exits); 409 naming its status when it can no
+    longer be cancelled, 404 when the bot has no such order."""
+    await owned_model(pool, model_id, user)
+    async with pool.connection() as conn:
+        found = await reports.order_of(conn, model_id=model_id, order_id=order_id)
+        if found is None:
+            raise HTTPException(404, f"order {order_id} not found for model {model_id}")
+        closed = await close_order(
+            conn, order_id, status="cancelled", reason=f"cancelled by {user.name} over the API", bar_time=None
+        )
+        if closed is None or not closed[1]:
+            raise HTTPException(
+                409, f"order {order_id} is {found['status']}: only open orders can be cancelled"
+            )
+        row = await reports.order_of(conn, model_id=model_id, order_id=order_id)
+    assert row is not None
+    return trade_json(row)
 
 
 @router.get("/{model_id}/performance")
