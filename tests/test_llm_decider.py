@@ -1,5 +1,6 @@
 """The llm decider: tool calls only propose, bad input is rejected with reasons, failures are recorded."""
 
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -9,12 +10,18 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from graph.context import SessionContext
 from tests.support.fake_chat import ScriptedChatModel, tool_call
 from tests.support.ledger_checks import assert_reconciles
-from tests.support.openai_stub import OpenAIStub, trading_policy
+from tests.support.openai_stub import OpenAIStub, sequence, text, tool_calls, trading_policy
 from tests.support.sessions import events, input_for, run_session, state_of
+from tradegraph.accounts import BotTerms, create_model, create_user
+from tradegraph.limits import RiskLimits
 from tradegraph.settings import get_settings
+from tradegraph.terms import Shorting
 
 ONE_DAY = {"symbols": ["AAPL", "MSFT"], "start": "2012-03-01", "end": "2012-03-01", "decider": "llm"}
 FILLS = "SELECT symbol, side, quantity, model_id FROM fills WHERE model_id = %s"
+ORDERS = "SELECT * FROM orders WHERE model_id = %s ORDER BY id"
+POSITIONS = "SELECT symbol, quantity FROM positions WHERE model_id = %s AND quantity <> 0"
+CLOSE = "SELECT close FROM daily_bars WHERE symbol = %s AND day = %s"
 
 
 async def fills_of(pool, model_id):
@@ -178,3 +185,43 @@ async def test_llm_decider_over_the_real_openai_wire_format(pool, make_model, op
     assert Decimal((await state_of(pool, thread_id)).values["portfolio"]["cash"]) < Decimal(
         model["initial_cash"]
     )
+
+
+async def test_the_llm_places_a_bracket_and_a_short_through_the_tools(pool, openai_env):
+    async with pool.connection() as conn:
+        user, _ = await create_user(conn, name=f"bracket-{uuid.uuid4().hex[:8]}")
+        model = await create_model(
+            conn,
+            user_id=user.id,
+            name="llm shorts",
+            signature=f"ls-{uuid.uuid4().hex[:8]}",
+            initial_cash=Decimal(100000),
+            limits=RiskLimits(),
+            terms=BotTerms(shorting=Shorting(enabled=True)),
+        )
+        close = (await (await conn.execute(CLOSE, ("AAPL", "2012-03-01"))).fetchone())["close"]
+    take_profit, stop_loss = (close * Decimal("1.05")).quantize(Decimal("0.01")), (close * Decimal("0.95")).quantize(
+        Decimal("0.01")
+    )
+    bracket = {"symbol": "AAPL", "quantity": 10, "take_profit": str(take_profit), "stop_loss": str(stop_loss)}
+    calls = tool_calls([("buy", bracket), ("short", {"symbol": "MSFT", "quantity": 100})])
+    with OpenAIStub(sequence(calls, text("a bracket on AAPL and a short in MSFT"))) as stub:
+        openai_env(stub.base_url)
+        thread_id, parts = await run_session(pool, input_for(model, **ONE_DAY))
+    async with pool.connection() as conn:
+        orders = [dict(r) for r in await (await conn.execute(ORDERS, (model["id"],))).fetchall()]
+        held = {r["symbol"]: r["quantity"] for r in await (await conn.execute(POSITIONS, (model["id"],))).fetchall()}
+    entry, short = (o for o in orders if o["leg"] is None)
+    exits = [o for o in orders if o["leg"] is not None]
+    assert (entry["symbol"], entry["side"], entry["status"], entry["take_profit"], entry["stop_loss"]) == (
+        "AAPL", "buy", "filled", take_profit, stop_loss)
+    assert (short["symbol"], short["side"], short["status"], short["filled_quantity"]) == ("MSFT", "sell", "filled", 100)
+    assert sorted((e["leg"], e["side"], e["parent_id"]) for e in exits) == [
+        ("stop_loss", "sell", entry["id"]),
+        ("take_profit", "sell", entry["id"]),
+    ]
+    # A one-day session: its exits were placed when the entry filled and closed when the session ended.
+    assert {e["status"] for e in exits} == {"cancelled"}
+    assert held == {"AAPL": 10, "MSFT": -100}
+    assert (await state_of(pool, thread_id)).values["portfolio"]["positions"] == {"AAPL": 10, "MSFT": -100}
+    await assert_reconciles(pool, model["id"])

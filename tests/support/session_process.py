@@ -2,7 +2,8 @@
 
 Usage: python -m tests.support.session_process '{"url": ..., "thread_id": ..., "input": {...}}'
 Keys: `input` (a session request) or `resume` (a Command resume value) or neither (continue);
-`kill_after_fills`: SIGKILL this process right after that many fills were committed.
+`kill_after_fills`: SIGKILL this process right after that many fills were committed;
+`kill_after_resting_fills`: the same, counting only fills of orders that rested in the book.
 """
 
 import asyncio
@@ -26,7 +27,7 @@ async def main(job: dict[str, Any]) -> None:
     payload: Any = job.get("input")
     if "resume" in job:
         payload = Command(resume=job["resume"])
-    filled = 0
+    filled = resting = 0
     graph = persistent_graph(pool)
     config = run_config(job["thread_id"], bars_total=400)
     async for part in graph.astream(
@@ -35,7 +36,8 @@ async def main(job: dict[str, Any]) -> None:
         event = part["data"]
         if event.get("type") == "fill" and event["status"] == "filled":
             filled += 1
-            if filled == job.get("kill_after_fills"):
+            resting += event.get("order_type", "market") != "market"
+            if filled == job.get("kill_after_fills") or resting == job.get("kill_after_resting_fills"):
                 os.kill(os.getpid(), signal.SIGKILL)
     state = await graph.aget_state(config)
     print(json.dumps({"interrupted": bool(state.interrupts), "done": state.values.get("done", False)}))
