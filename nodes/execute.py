@@ -14,7 +14,7 @@ a crash before or after a commit, even under `durability="exit"`) changes nothin
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 from psycopg import AsyncConnection
@@ -350,7 +350,7 @@ def _report(
     }
     if outcome is None:
         return report
-    return {**report, **_outcome_fields(outcome)}
+    return cast(ExecutionReport, {**report, **_outcome_fields(outcome)})
 
 
 def _report_for_order(change: Judged, outcome: OrderOutcome) -> ExecutionReport:

@@ -113,7 +113,7 @@ class ModelPatch(BaseModel):
                     {
                         "type": "missing",
                         "loc": ("body", "limits"),
-                        "msg": "nothing to change: send limits, llm, shorting, costs, execution and/or strategy",
+                        "msg": "nothing to change: send limits, llm, shorting, costs, execution or strategy",
                     }
                 ]
             )

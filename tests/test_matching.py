@@ -15,8 +15,16 @@ def bar(o: str, h: str, low: str, c: str, volume: int = 1_000_000, day: int = 2)
 
 
 def order(**terms) -> RestingOrder:
-    base = {"id": 1, "client_order_id": "t:1:0:0", "symbol": "X", "side": "buy", "order_type": "limit",
-            "time_in_force": "gtc", "quantity": 100, "filled_quantity": 0}
+    base = {
+        "id": 1,
+        "client_order_id": "t:1:0:0",
+        "symbol": "X",
+        "side": "buy",
+        "order_type": "limit",
+        "time_in_force": "gtc",
+        "quantity": 100,
+        "filled_quantity": 0,
+    }
     return RestingOrder(**{**base, **terms})
 
 
@@ -24,7 +32,10 @@ def test_a_stop_limit_triggers_then_rests_as_a_limit_when_the_gap_passes_its_lim
     stop_limit = order(side="sell", order_type="stop_limit", stop_price=D(95), limit_price=D(94))
     gapped = evaluate(stop_limit, bar("92", "93", "91", "92"), cap=1000)
     assert (gapped.fills, gapped.triggered) == (False, True)
-    assert gapped.reason == "stop 95 reached (low 91) (gapped through it at the open); limit 94 not reached, resting as a limit order"
+    assert (
+        gapped.reason == "stop 95 reached (low 91) (gapped through it at the open); "
+        "limit 94 not reached, resting as a limit order"
+    )
     resting = order(side="sell", order_type="stop_limit", stop_price=D(95), limit_price=D(94), triggered=True)
     later = evaluate(resting, bar("93", "96", "92", "95", day=3), cap=1000)
     assert (later.price, later.quantity, later.slips) == (D(94), 100, False)  # the better of open 93 and 94
@@ -60,16 +71,26 @@ def test_a_day_order_expires_on_a_later_day_even_when_the_price_is_reached():
 def test_order_terms_are_checked_before_anything_is_placed():
     def rejected(side: str, **terms) -> str:
         try:
-            order_spec({"id": "p", "symbol": "X", "side": side, "quantity": 1, "source": "t", "note": "", **terms},
-                       side, D(100), D(20))
+            order_spec(
+                {"id": "p", "symbol": "X", "side": side, "quantity": 1, "source": "t", "note": "", **terms},
+                side,
+                D(100),
+                D(20),
+            )
         except Rejection as rejection:
             return f"{rejection.rule}: {rejection.reason}"
         return "accepted"
 
     assert rejected("buy", order_type="limit") == "order_terms: a limit order needs limit_price"
     assert rejected("buy", order_type="iceberg").startswith("order_terms: order_type must be one of market")
-    assert rejected("buy", order_type="limit", limit_price=50).startswith("price_band: limit_price 50 is more than 20%")
-    assert rejected("sell", order_type="stop", stop_price=101).startswith("order_terms: a sell stop must be below")
+    assert rejected("buy", order_type="limit", limit_price=50).startswith(
+        "price_band: limit_price 50 is more than 20%"
+    )
+    assert rejected("sell", order_type="stop", stop_price=101).startswith(
+        "order_terms: a sell stop must be below"
+    )
     assert rejected("buy", take_profit=99) == "order_terms: take_profit 99 must be above the entry 100"
-    assert rejected("buy", order_type="limit", limit_price="99.12345").startswith("order_terms: limit_price has more than 4")
+    assert rejected("buy", order_type="limit", limit_price="99.12345").startswith(
+        "order_terms: limit_price has more than 4"
+    )
     assert rejected("buy", order_type="trailing_stop", trail_percent=5, time_in_force="gtc") == "accepted"

@@ -25,9 +25,12 @@ BRACKETS = BotTerms(
 WINDOW = {"end": "2012-06-29"}
 FILLS = """
 SELECT f.bar_time, f.symbol, f.side, f.quantity, f.price, f.commission, o.order_type, o.leg
-FROM fills f JOIN orders o ON o.id = f.order_id WHERE f.model_id = %s ORDER BY f.bar_time, f.symbol, f.side, o.leg
+FROM fills f JOIN orders o ON o.id = f.order_id
+WHERE f.model_id = %s ORDER BY f.bar_time, f.symbol, f.side, o.leg
 """
-OPEN_ORDERS = "SELECT count(*) AS n FROM orders WHERE model_id = %s AND status IN ('open', 'partially_filled')"
+OPEN_ORDERS = (
+    "SELECT count(*) AS n FROM orders WHERE model_id = %s AND status IN ('open', 'partially_filled')"
+)
 ORDER_STATES = """
 SELECT bar_time, symbol, side, order_type, leg, status, filled_quantity FROM orders
 WHERE model_id = %s ORDER BY bar_time, symbol, side, leg NULLS FIRST
@@ -70,8 +73,12 @@ async def test_a_killed_session_with_resting_orders_resumes_to_the_same_fills(po
     assert len(resting_fills) >= 5, "the brackets' exits fill in this window"
 
     thread_id = f"crash-orders-{crashed['id']}"
-    job = {"url": database_url, "thread_id": thread_id, "input": input_for(crashed, **WINDOW),
-           "kill_after_resting_fills": 3}
+    job = {
+        "url": database_url,
+        "thread_id": thread_id,
+        "input": input_for(crashed, **WINDOW),
+        "kill_after_resting_fills": 3,
+    }
     killed = await asyncio.to_thread(run_process, job)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert (await state_of(pool, thread_id)).next, "the kill left the session unfinished"

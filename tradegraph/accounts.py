@@ -27,9 +27,9 @@ WHERE k.key_hash = %s AND k.revoked_at IS NULL
 """
 COUNT_USERS = "SELECT count(*) AS n FROM users"
 SELECT_USER_BY_NAME = "SELECT id, name FROM users WHERE name = %s"
+_MODEL_COLUMNS = ("user_id", "name", "signature", "initial_cash", "llm", *TERM_TYPES, *LIMIT_FIELDS)
 INSERT_MODEL = f"""
-INSERT INTO models (user_id, name, signature, initial_cash, llm, {", ".join(TERM_TYPES)}, {", ".join(LIMIT_FIELDS)})
-VALUES (%s, %s, %s, %s, %s, {", ".join(["%s"] * (len(TERM_TYPES) + len(LIMIT_FIELDS)))})
+INSERT INTO models ({", ".join(_MODEL_COLUMNS)}) VALUES ({", ".join(["%s"] * len(_MODEL_COLUMNS))})
 RETURNING *
 """
 INSERT_CASH = "INSERT INTO cash_accounts (model_id, cash) VALUES (%s, %s)"

@@ -6,10 +6,10 @@ resumes a session; the `approve` node applies them with `apply_answer`.
 """
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from tradegraph.money import as_text
-from tradegraph.orders import ORDER_TERMS, PricedOrder, Verdict
+from tradegraph.orders import PricedOrder, Verdict, order_terms
 
 ANSWER_SHAPE = '{"action": "approve"|"reject", "quantity"?: N}'
 REVIEW_RULE = "human_approval"
@@ -34,7 +34,7 @@ class ApprovalRequest(PricedOrder):
 def approval_request(verdict: Verdict, *, model_id: int, signature: str, clock: str) -> ApprovalRequest:
     """What the reviewer is shown: the order with its type, prices and exits, its price and notional,
     and the limit it crossed."""
-    return {
+    request: ApprovalRequest = {
         "kind": "order_approval",
         "model_id": model_id,
         "signature": signature,
@@ -47,8 +47,8 @@ def approval_request(verdict: Verdict, *, model_id: int, signature: str, clock: 
         "notional": verdict["notional"],
         "limit": verdict["rule"],
         "reason": verdict["reason"],
-        **{key: verdict[key] for key in ORDER_TERMS if key in verdict},  # type: ignore[literal-required]
     }
+    return cast(ApprovalRequest, {**request, **order_terms(verdict)})
 
 
 def parse_answer(answer: Any, proposed: int) -> int | None:

@@ -5,7 +5,7 @@ Order terms (type, prices, time in force, bracket exits) are optional: a proposa
 a market order for the close of the bar, as brokers' paper trading fills one.
 """
 
-from typing import Literal, NotRequired
+from typing import Literal, NotRequired, cast
 
 from typing_extensions import TypedDict
 
@@ -107,6 +107,11 @@ class ExecutionReport(TypedDict):
     commission: NotRequired[str | None]
     filled_quantity: NotRequired[int]
     """All shares of the order filled so far."""
+
+
+def order_terms(order: OrderTerms) -> OrderTerms:
+    """Just the order terms an order carries (type, time in force, prices, intent)."""
+    return cast(OrderTerms, {key: order[key] for key in ORDER_TERMS if key in order})  # type: ignore[literal-required]
 
 
 def client_order_id(thread_id: str, start_count: int, bar_index: int, slot: int | str) -> str:

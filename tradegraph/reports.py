@@ -48,7 +48,8 @@ FROM orders o LEFT JOIN LATERAL (
 """
 SELECT_ORDERS = (
     _ORDERS_WITH_FILLS
-    + "WHERE o.model_id = %s AND (%s::text[] IS NULL OR o.status = ANY(%s)) ORDER BY o.id DESC LIMIT %s OFFSET %s"
+    + "WHERE o.model_id = %s AND (%s::text[] IS NULL OR o.status = ANY(%s))\n"
+    + "ORDER BY o.id DESC LIMIT %s OFFSET %s"
 )
 """Orders newest first, each with its fills summed: shares, average price, notional and costs."""
 SELECT_ORDER = _ORDERS_WITH_FILLS + "WHERE o.model_id = %s AND o.id = %s"
