@@ -541,16 +541,33 @@ async def test_open_orders_are_listed_with_their_history_and_can_be_cancelled_on
     listed = (await client.get(f"{url}?status=open", headers=headers)).json()
     [order] = listed["items"]
     assert (listed["total"], order["id"], order["order_type"], order["limit_price"]) == (
-        1, placed.order_id, "limit", "500.2500")
-    assert (order["status"], order["time_in_force"], order["filled_quantity"], order["quantity"]) == ("open", "gtc", 0, None)
+        1,
+        placed.order_id,
+        "limit",
+        "500.2500",
+    )
+    assert (order["status"], order["time_in_force"], order["filled_quantity"], order["quantity"]) == (
+        "open",
+        "gtc",
+        0,
+        None,
+    )
     assert [e["status"] for e in order["events"]] == ["open"]
 
-    assert (await client.post(f"{url}/{placed.order_id}/cancel", headers=auth(stranger["api_key"]))).status_code == 404
+    assert (
+        await client.post(f"{url}/{placed.order_id}/cancel", headers=auth(stranger["api_key"]))
+    ).status_code == 404
     cancelled = await client.post(f"{url}/{placed.order_id}/cancel", headers=headers)
     assert cancelled.status_code == 200, cancelled.text
-    assert (cancelled.json()["status"], cancelled.json()["reason"]) == ("cancelled", f"cancelled by {owner['name']} over the API")
+    assert (cancelled.json()["status"], cancelled.json()["reason"]) == (
+        "cancelled",
+        f"cancelled by {owner['name']} over the API",
+    )
     again = await client.post(f"{url}/{placed.order_id}/cancel", headers=headers)
-    assert (again.status_code, again.json()["detail"]) == (409, f"order {placed.order_id} is cancelled: only open orders can be cancelled")
+    assert (again.status_code, again.json()["detail"]) == (
+        409,
+        f"order {placed.order_id} is cancelled: only open orders can be cancelled",
+    )
     assert (await client.get(f"{url}?status=open", headers=headers)).json()["total"] == 0
     history = (await client.get(f"{url}?status=cancelled", headers=headers)).json()["items"][0]["events"]
     assert [e["status"] for e in history] == ["open", "cancelled"]
@@ -560,19 +577,25 @@ async def test_open_orders_are_listed_with_their_history_and_can_be_cancelled_on
 async def test_trading_terms_are_set_merged_and_checked(client, make_user):
     user = await make_user()
     headers = auth(user["api_key"])
-    made = await create(client, user["api_key"], shorting={"enabled": True}, costs={"commission_per_share": "0.005"})
+    made = await create(
+        client, user["api_key"], shorting={"enabled": True}, costs={"commission_per_share": "0.005"}
+    )
     assert made.status_code == 201, made.text
     model = made.json()
     assert (model["shorting"]["enabled"], model["shorting"]["maintenance_margin_pct"]) == (True, "30")
     patched = await client.patch(
-        f"/models/{model['id']}", json={"costs": {"slippage_bps": 5}, "strategy": {"stop_loss_pct": "2.5"}}, headers=headers
+        f"/models/{model['id']}",
+        json={"costs": {"slippage_bps": 5}, "strategy": {"stop_loss_pct": "2.5"}},
+        headers=headers,
     )
     assert patched.status_code == 200, patched.text
     costs = patched.json()["costs"]
     assert (costs["commission_per_share"], costs["slippage_bps"]) == ("0.005", "5")  # merged over the old
     assert patched.json()["strategy"] == {"take_profit_pct": None, "stop_loss_pct": "2.5"}
     bad = await client.patch(
-        f"/models/{model['id']}", json={"shorting": {"maintenance_margin_pct": 0, "leverage": 4}}, headers=headers
+        f"/models/{model['id']}",
+        json={"shorting": {"maintenance_margin_pct": 0, "leverage": 4}},
+        headers=headers,
     )
     assert bad.status_code == 422
     assert "shorting.maintenance_margin_pct" in bad.json()["detail"]
@@ -580,4 +603,6 @@ async def test_trading_terms_are_set_merged_and_checked(client, make_user):
         ("body", "shorting", "maintenance_margin_pct"),
         ("body", "shorting", "leverage"),
     }
-    assert (await client.get(f"/models/{model['id']}", headers=headers)).json()["costs"] == costs  # nothing written
+    assert (await client.get(f"/models/{model['id']}", headers=headers)).json()[
+        "costs"
+    ] == costs  # nothing written

@@ -200,8 +200,9 @@ async def test_the_llm_places_a_bracket_and_a_short_through_the_tools(pool, open
             terms=BotTerms(shorting=Shorting(enabled=True)),
         )
         close = (await (await conn.execute(CLOSE, ("AAPL", "2012-03-01"))).fetchone())["close"]
-    take_profit, stop_loss = (close * Decimal("1.05")).quantize(Decimal("0.01")), (close * Decimal("0.95")).quantize(
-        Decimal("0.01")
+    take_profit, stop_loss = (
+        (close * Decimal("1.05")).quantize(Decimal("0.01")),
+        (close * Decimal("0.95")).quantize(Decimal("0.01")),
     )
     bracket = {"symbol": "AAPL", "quantity": 10, "take_profit": str(take_profit), "stop_loss": str(stop_loss)}
     calls = tool_calls([("buy", bracket), ("short", {"symbol": "MSFT", "quantity": 100})])
@@ -210,12 +211,25 @@ async def test_the_llm_places_a_bracket_and_a_short_through_the_tools(pool, open
         thread_id, parts = await run_session(pool, input_for(model, **ONE_DAY))
     async with pool.connection() as conn:
         orders = [dict(r) for r in await (await conn.execute(ORDERS, (model["id"],))).fetchall()]
-        held = {r["symbol"]: r["quantity"] for r in await (await conn.execute(POSITIONS, (model["id"],))).fetchall()}
+        held = {
+            r["symbol"]: r["quantity"]
+            for r in await (await conn.execute(POSITIONS, (model["id"],))).fetchall()
+        }
     entry, short = (o for o in orders if o["leg"] is None)
     exits = [o for o in orders if o["leg"] is not None]
     assert (entry["symbol"], entry["side"], entry["status"], entry["take_profit"], entry["stop_loss"]) == (
-        "AAPL", "buy", "filled", take_profit, stop_loss)
-    assert (short["symbol"], short["side"], short["status"], short["filled_quantity"]) == ("MSFT", "sell", "filled", 100)
+        "AAPL",
+        "buy",
+        "filled",
+        take_profit,
+        stop_loss,
+    )
+    assert (short["symbol"], short["side"], short["status"], short["filled_quantity"]) == (
+        "MSFT",
+        "sell",
+        "filled",
+        100,
+    )
     assert sorted((e["leg"], e["side"], e["parent_id"]) for e in exits) == [
         ("stop_loss", "sell", entry["id"]),
         ("take_profit", "sell", entry["id"]),

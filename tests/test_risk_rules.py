@@ -132,27 +132,41 @@ def test_shorts_need_shorting_margin_and_room_under_the_short_limit():
     assert verdict_of(order(side="sell", quantity=110), shorting=on)["status"] == "approved"
     poor = verdict_of(order(side="sell", quantity=110), shorting=on, cash=Decimal(4000))
     assert (poor["rule"], poor["reason"]) == (
-        "margin", "shorting 100 AAPL needs initial margin 5000.0000, buying power is 4000.0000")
+        "margin",
+        "shorting 100 AAPL needs initial margin 5000.0000, buying power is 4000.0000",
+    )
     big = verdict_of(order(side="sell", quantity=610), shorting=on)  # a 60000 short is 59% of equity
     assert (big["rule"], big["reason"]) == (
-        "max_short_exposure_pct", "shorts would be 59.41% of equity, above the 50% limit")
+        "max_short_exposure_pct",
+        "shorts would be 59.41% of equity, above the 50% limit",
+    )
     cover = verdict_of({**order(quantity=10), "intent": "cover"}, positions={"AAPL": -5})
     assert (cover["rule"], cover["reason"]) == ("intent", "cannot cover 10 AAPL: 5 held short")
     # Buying power leaves the shorts' margin alone: cash 100000 holds 50000 of shorts plus 50% margin.
-    held_short = {"positions": {"AAPL": -500}, "shorting": on, "limits": RiskLimits(max_position_pct=Decimal(100))}
+    held_short = {
+        "positions": {"AAPL": -500},
+        "shorting": on,
+        "limits": RiskLimits(max_position_pct=Decimal(100)),
+    }
     assert verdict_of(order(symbol="MSFT", quantity=1000), **held_short)["reason"] == (
-        "notional 30000.0000 exceeds buying power 25000.0000 (cash 100000 less short margin)")
+        "notional 30000.0000 exceeds buying power 25000.0000 (cash 100000 less short margin)"
+    )
 
 
 def test_open_orders_cancellations_and_exposure_limits():
     limits = RiskLimits(max_open_orders=1)
     limit = {**order(quantity=1), "order_type": "limit", "limit_price": 99}
     two = evaluate([{**limit, "id": "a"}, {**limit, "id": "b"}], facts(limits=limits))
-    assert [(v["status"], v["rule"]) for v in two] == [("approved", "all_checks"), ("rejected", "max_open_orders")]
+    assert [(v["status"], v["rule"]) for v in two] == [
+        ("approved", "all_checks"),
+        ("rejected", "max_open_orders"),
+    ]
     unknown = verdict_of({**order(), "cancel_order_id": 7}, open_order_ids=[3])
     assert (unknown["status"], unknown["reason"]) == ("rejected", "order 7 is not one of your open orders")
     assert verdict_of({**order(), "cancel_order_id": 3}, open_order_ids=[3])["status"] == "approved"
     gross = RiskLimits(max_gross_exposure_pct=Decimal(10), max_position_pct=Decimal(100))
     too_much = verdict_of(order(quantity=100), limits=gross)  # 110 shares at 100 is 10.89% of equity
     assert (too_much["rule"], too_much["reason"]) == (
-        "max_gross_exposure_pct", "gross exposure would be 10.89% of equity, above the 10% limit")
+        "max_gross_exposure_pct",
+        "gross exposure would be 10.89% of equity, above the 10% limit",
+    )
