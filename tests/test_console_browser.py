@@ -15,6 +15,7 @@ from playwright.async_api import Browser, Page, Request, Route, async_playwright
 
 from tests.conftest import ARTIFACTS
 from tests.support.browser import CHROMIUM_ARGS, ensure_chromium
+from tests.test_console_orders import open_limit_order, status_of
 
 SESSION_FORM = {"start": "2012-01-03", "end": "2012-01-10", "symbols": "AAPL"}
 """Six daily bars; with approval above 1,000 the first bar's ~9,870 AAPL buy pauses."""
@@ -302,6 +303,35 @@ async def test_models_page_sparkline_and_trades_pages(server: Any, make_model: A
     await expect(pages).to_have_text(f"Trades 1–20 of {total}")
     assert await page.locator("#trades tbody").inner_text() == first_page
     await shot(page, "model-with-data")
+
+
+async def test_model_page_cancels_an_open_order_and_shows_a_short(
+    server: Any, make_model: Any, pool: Any, page: Page
+) -> None:
+    model = await make_model()
+    order_id = await open_limit_order(pool, model["id"])
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO positions (model_id, symbol, quantity) VALUES (%s, 'MSFT', -5)", (model["id"],)
+        )
+    await sign_in(page, server.url, model["api_key"])
+    await page.goto(f"{server.url}/console/models/{model['id']}")
+    short = page.locator("#positions tbody tr", has_text="MSFT")
+    await expect(short.locator("td").nth(1)).to_have_text("short")
+    await expect(short.locator("td").nth(2)).to_have_text("-5")
+    row = page.locator(f"#open-orders tr[data-order-id='{order_id}']")
+    await expect(row).to_contain_text("limit")
+    await expect(row).to_contain_text("90.00")
+    await expect(row.locator(".badge")).to_have_text("open")
+    await expect(page.locator("#trades tbody tr").first).to_contain_text("open")
+    await shot(page, "model-open-orders")
+
+    await page.get_by_role("button", name=f"Cancel order {order_id}").click()
+    await expect(page.locator("#open-orders-notice")).to_have_text(f"Cancelled order {order_id}.")
+    await expect(row).to_have_count(0)
+    await expect(page.locator("#open-orders")).to_contain_text("No open orders")
+    await expect(page.locator("#trades tbody tr").first).to_contain_text("cancelled")  # reloaded too
+    assert await status_of(pool, order_id) == "cancelled"
 
 
 async def test_an_arena_started_in_the_console_overlays_one_curve_per_bot(

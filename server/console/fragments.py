@@ -21,6 +21,9 @@ from server.deps import CurrentUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 TRADES_PER_PAGE = 20
+OPEN_ORDERS_SHOWN = 50
+ORDERS_CHANGED = "orders-changed"
+"""The htmx event a cancel sends so the trades list reloads the page it shows."""
 STREAM_MODES = ["values", "updates", "custom"]
 
 
@@ -75,10 +78,11 @@ async def model_panel(request: Request, model_id: int, api: ApiDep) -> HTMLRespo
     """Everything on the model page below its header."""
     base = f"/models/{model_id}"
     try:
-        model, portfolio, performance, trades, sessions = await asyncio.gather(
+        model, portfolio, performance, orders, trades, sessions = await asyncio.gather(
             api.get(base),
             api.get(f"{base}/portfolio"),
             api.get(f"{base}/performance"),
+            api.get(f"{base}/orders", status="open", limit=OPEN_ORDERS_SHOWN),
             api.get(f"{base}/trades", limit=TRADES_PER_PAGE, offset=0),
             api.get(f"{base}/sessions"),
         )
@@ -88,6 +92,7 @@ async def model_panel(request: Request, model_id: int, api: ApiDep) -> HTMLRespo
         "model": model,
         "portfolio": portfolio,
         "performance": performance,
+        "orders": orders,
         "trades": trades,
         "sessions": sessions,
         "form": FormState(dict(SESSION_DEFAULTS)),
@@ -105,6 +110,39 @@ async def trades_page(request: Request, model_id: int, api: ApiDep, offset: int 
     return templates.TemplateResponse(
         request, "fragments/trades.html", {"model": {"id": model_id}, "trades": trades}
     )
+
+
+async def _open_orders_panel(
+    request: Request, api: ConsoleApi, model_id: int, *, notice: str = "", error: str = "", status: int = 200
+) -> HTMLResponse:
+    try:
+        orders = await api.get(f"/models/{model_id}/orders", status="open", limit=OPEN_ORDERS_SHOWN)
+    except ApiError as exc:
+        raise as_http(exc) from exc
+    context = {"model": {"id": model_id}, "orders": orders, "notice": notice, "error": error}
+    return templates.TemplateResponse(request, "fragments/orders.html", context, status_code=status)
+
+
+@router.get("/fragments/models/{model_id}/orders", response_class=HTMLResponse)
+async def open_orders(request: Request, model_id: int, api: ApiDep) -> HTMLResponse:
+    """The model's orders that may still fill."""
+    return await _open_orders_panel(request, api, model_id)
+
+
+@router.post("/fragments/models/{model_id}/orders/{order_id}/cancel", response_class=HTMLResponse)
+async def cancel_order(request: Request, model_id: int, order_id: int, api: ApiDep) -> HTMLResponse:
+    """Cancel an open order through the API; the panel comes back without it (or with the API's
+    409 when it filled or closed meanwhile), and either way the trades list is told to reload."""
+    try:
+        await api.post(f"/models/{model_id}/orders/{order_id}/cancel", {})
+    except ApiError as exc:
+        if exc.status != 409:
+            raise as_http(exc) from exc
+        panel = await _open_orders_panel(request, api, model_id, error=exc.detail, status=409)
+    else:
+        panel = await _open_orders_panel(request, api, model_id, notice=f"Cancelled order {order_id}.")
+    panel.headers["HX-Trigger"] = ORDERS_CHANGED
+    return panel
 
 
 @router.post("/fragments/models/{model_id}/sessions", response_class=HTMLResponse)

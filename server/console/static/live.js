@@ -1,6 +1,7 @@
 /* The live session page: replays and follows every run of the thread over the API's SSE stream,
    rejoining with Last-Event-ID when the connection drops, and answers approvals.
-   The custom events it reads (decision, verdict, fill, equity) are defined in graph/events.py. */
+   The custom events it reads (decision, verdict, fill, equity, order, fee) are defined in
+   graph/events.py; any other type is ignored. */
 (function () {
   "use strict";
   const root = document.getElementById("live");
@@ -89,12 +90,22 @@
         event.rule, event.reason]);
     } else if (event.type === "fill") {
       addRow("fills", [tg.marketTime(event.clock), event.symbol, event.side, [event.quantity, "num"],
-        [tg.money(event.price), "num"], [tg.money(event.notional), "num"],
-        [event.status, `badge status-${event.status}`], event.reason || ""]);
+        [tg.money(event.price), "num"], [tg.money(event.notional), "num"], [tg.money(event.commission), "num"],
+        statusBadge(event.status), event.reason || ""]);
+    } else if (event.type === "order") {
+      addRow("orders", [tg.marketTime(event.clock), [event.order_id, "num"], event.symbol, event.side,
+        words(event.order_type), [event.filled_quantity, "num"], statusBadge(event.status), event.reason || ""]);
+    } else if (event.type === "fee") {
+      addRow("fees", [tg.marketTime(event.clock), event.symbol, [event.quantity, "num"],
+        [tg.money(event.price), "num"], [event.days, "num"], [tg.money(event.amount), "num"]]);
     } else if (event.type === "equity") {
       onEquity(event);
     }
   }
+
+  /** `partially_filled` -> `partially filled` (statuses and order types as words). */
+  const words = (value) => String(value || "").replaceAll("_", " ");
+  const statusBadge = (status) => [words(status), `badge status-${status}`];
 
   function onEquity(event) {
     $("equity").textContent = tg.money(event.equity);
