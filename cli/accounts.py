@@ -6,7 +6,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tradegraph.accounts import ModelRow, user_by_name
+from tradegraph.accounts import BotTerms, ModelRow, user_by_name
 from tradegraph.accounts import create_model as insert_model
 from tradegraph.accounts import create_user as insert_user
 from tradegraph.ai import AIChoice
@@ -35,8 +35,9 @@ async def create_model(
     initial_cash: Decimal,
     limits: RiskLimits,
     llm: AIChoice | None = None,
+    terms: BotTerms | None = None,
 ) -> ModelRow:
-    """Create a model for the named user (with its own AI when `llm` is given)."""
+    """Create a model for the named user (with its own AI when `llm` is given, and its trading terms)."""
     async with await _connect() as conn:
         user = await user_by_name(conn, name=user_name)
         if user is None:
@@ -49,4 +50,5 @@ async def create_model(
             initial_cash=initial_cash,
             limits=limits,
             llm=llm,
+            terms=terms,
         )

@@ -133,12 +133,24 @@ def models_create(
     llm_model: Annotated[str | None, typer.Option(help="Model name sent to that endpoint.")] = None,
     llm_temperature: Annotated[float, typer.Option(help="Sampling temperature, 0-2.")] = 0.0,
     llm_instructions: Annotated[str, typer.Option(help="Added to the bot's system prompt.")] = "",
+    shorting: Annotated[bool, typer.Option(help="Allow short selling on margin (default terms).")] = False,
+    commission_per_share: Annotated[str, typer.Option(help="Commission per share filled.")] = "0",
+    commission_min: Annotated[str, typer.Option(help="Least commission of a fill.")] = "0",
+    slippage_bps: Annotated[str, typer.Option(help="Market and stop fills this many bps worse.")] = "0",
+    take_profit_pct: Annotated[
+        str | None, typer.Option(help="rule decider: take-profit exit, % above entry.")
+    ] = None,
+    stop_loss_pct: Annotated[
+        str | None, typer.Option(help="rule decider: stop-loss exit, % below entry.")
+    ] = None,
 ) -> None:
     """Create a trading model for a user; prints its id."""
     from pydantic import ValidationError
 
     from cli.accounts import create_model
+    from tradegraph.accounts import BotTerms
     from tradegraph.ai import AIChoiceInput, UnknownEndpoint, checked_choice
+    from tradegraph.terms import Costs, Shorting, Strategy
 
     limits = RiskLimits(approval_notional=Decimal(approval_notional) if approval_notional else None)
     llm = None
@@ -155,7 +167,22 @@ def models_create(
             llm = checked_choice(raw)
         except (ValidationError, UnknownEndpoint) as exc:
             raise typer.BadParameter(str(exc)) from exc
-    model = asyncio.run(create_model(user, name, signature, Decimal(initial_cash), limits, llm))
+    try:
+        terms = BotTerms(
+            shorting=Shorting(enabled=shorting),
+            costs=Costs(
+                commission_per_share=Decimal(commission_per_share),
+                commission_min=Decimal(commission_min),
+                slippage_bps=Decimal(slippage_bps),
+            ),
+            strategy=Strategy(
+                take_profit_pct=Decimal(take_profit_pct) if take_profit_pct else None,
+                stop_loss_pct=Decimal(stop_loss_pct) if stop_loss_pct else None,
+            ),
+        )
+    except (ValidationError, ArithmeticError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    model = asyncio.run(create_model(user, name, signature, Decimal(initial_cash), limits, llm, terms))
     typer.echo(f"created model {model['id']} ({model['signature']}) for {user}")
     typer.echo(model["id"])
 

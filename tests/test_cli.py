@@ -62,6 +62,42 @@ def test_users_create_prints_the_key_alone_on_the_last_line(database_url: str, s
     assert response.json()["name"] == name
 
 
+def test_models_create_sets_the_bots_trading_terms(database_url: str, server: Any) -> None:
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    key = run_cli(database_url, "users", "create", name).stdout.splitlines()[-1]
+    terms = ("--shorting", "--commission-per-share", "0.005", "--slippage-bps", "2", "--stop-loss-pct", "3")
+    made = run_cli(
+        database_url, "models", "create", "--user", name, "--name", "B", "--signature", "b1", *terms
+    )
+    assert made.returncode == 0, made.stderr
+    model_id = made.stdout.splitlines()[-1]
+    model = httpx.get(f"{server.url}/models/{model_id}", headers={"x-api-key": key}).json()
+    assert (
+        model["shorting"]["enabled"],
+        model["costs"]["commission_per_share"],
+        model["costs"]["slippage_bps"],
+    ) == (
+        True,
+        "0.005",
+        "2",
+    )
+    assert model["strategy"] == {"take_profit_pct": None, "stop_loss_pct": "3"}
+    bad = run_cli(
+        database_url,
+        "models",
+        "create",
+        "--user",
+        name,
+        "--name",
+        "C",
+        "--signature",
+        "c1",
+        "--slippage-bps",
+        "-1",
+    )
+    assert bad.returncode != 0 and "slippage_bps" in bad.stderr
+
+
 def test_backtest_plot_writes_a_png_with_both_curves(database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "out.png"
     result = run_cli(

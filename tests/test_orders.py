@@ -428,3 +428,39 @@ async def test_commissions_and_slippage_are_charged_on_every_fill(book):
     assert figures.costs_paid == "16.7497"
     assert figures.total_return == pytest.approx(0.004832503)
     assert figures.gross_return == pytest.approx(0.005)  # 100 -> 110 on 50 shares, before costs
+
+
+async def test_a_paused_order_shows_its_type_and_prices_and_rests_once_approved(book):
+    from langgraph.types import Command
+
+    model = await bot(book, approval_notional=Decimal(5000))
+    terms = {"order_type": "limit", "limit_price": 95, "time_in_force": "gtc", "take_profit": 110}
+    plan = {1: [("buy", {"symbol": "LMTB", "quantity": 100, **terms})]}
+    payload = {
+        "model_id": model["id"],
+        "signature": model["signature"],
+        "start": DAYS[0].isoformat(),
+        "end": DAYS[-1].isoformat(),
+        "symbols": ["LMTB"],
+        "decider": "llm",
+    }
+    context = SessionContext(pool=book, chat_model=scripted(plan))
+    thread_id, _ = await run_session(book, payload, context=context)
+    [pending] = (await state_of(book, thread_id)).interrupts
+    request = pending.value
+    assert (request["order_type"], request["limit_price"], request["time_in_force"]) == (
+        "limit",
+        "95.0000",
+        "gtc",
+    )
+    assert (request["take_profit"], request["stop_loss"], request["price"], request["notional"]) == (
+        "110.0000",
+        None,
+        "95.0000",
+        "9500.0000",
+    )
+    await run_session(book, Command(resume={"action": "approve"}), thread_id=thread_id, context=context)
+    async with book.connection() as conn:
+        fills = [dict(r) for r in await (await conn.execute(FILL_ROWS, (model["id"],))).fetchall()]
+    assert fill_summary(fills) == [(DAYS[3], "buy", 100, Decimal("95.0000"))]  # approved, it rested
+    await assert_reconciles(book, model["id"])

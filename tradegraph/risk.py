@@ -90,7 +90,7 @@ class OrderSpec:
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else as_text(value)
 
 
 def whole_quantity(raw: Any) -> int:
