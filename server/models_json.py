@@ -13,6 +13,7 @@ from tradegraph.ai import AIChoice, AIChoiceInput, UnknownEndpoint, checked_choi
 from tradegraph.database import Pool
 from tradegraph.ledger import cash_and_positions
 from tradegraph.limits import RiskLimits
+from tradegraph.margin import exposure
 from tradegraph.market.prices import Mode
 from tradegraph.metrics import Performance
 from tradegraph.money import as_text, to_money
@@ -227,11 +228,18 @@ async def portfolio_json(
         }
         for h in valuation.holdings
     ]
+    at_market = exposure(held, {h.symbol: h.price for h in valuation.holdings})
     return {
         "model_id": model["id"],
         "signature": model["signature"],
         "cash": str(cash),
         "equity": as_text(valuation.equity),
+        "exposure": {  # at market: longs, shorts (a positive value), their sum and difference
+            "long": as_text(at_market.long_value),
+            "short": as_text(at_market.short_value),
+            "gross": as_text(at_market.gross),
+            "net": as_text(at_market.net),
+        },
         "as_of": as_of.isoformat() if as_of else None,
         "positions": positions,
     }

@@ -193,6 +193,7 @@ async def test_a_model_that_never_traded_has_cash_only_and_empty_reports(client,
         "signature": model["signature"],
         "cash": "5000.2500",
         "equity": "5000.2500",
+        "exposure": {"long": "0.0000", "short": "0.0000", "gross": "0.0000", "net": "0.0000"},
         "as_of": None,
         "positions": [],
     }
@@ -394,6 +395,14 @@ async def test_portfolio_is_the_ledger_marked_at_the_latest_bar(client, pool, tr
         assert position["value"] == str(close * position["quantity"])
     equity = cash + sum(Decimal(p["value"]) for p in answer["positions"])
     assert answer["equity"] == str(equity)
+    longs = sum(Decimal(p["value"]) for p in answer["positions"])
+    assert answer["exposure"] == {
+        "long": str(longs),
+        "short": "0.0000",
+        "gross": str(longs),
+        "net": str(longs),
+    }
+    assert {p["side"] for p in answer["positions"]} == {"long"}
     last_point = (await rows(pool, SELECT_POINTS, model_id))[-1]
     assert answer["equity"] == str(last_point["equity"]), "same mark as the session's last bar"
 
