@@ -21,10 +21,10 @@ async def _connect() -> psycopg.AsyncConnection[Any]:
     return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
 
 
-async def create_user(name: str) -> tuple[int, str]:
-    """Create a user with one key; returns its id and the key."""
+async def create_user(name: str, *, admin: bool = False) -> tuple[int, str]:
+    """Create a user (an admin when `admin`) with one key; returns its id and the key."""
     async with await _connect() as conn:
-        user, key = await insert_user(conn, name=name)
+        user, key = await insert_user(conn, name=name, admin=admin)
     return user.id, key
 
 

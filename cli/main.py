@@ -111,12 +111,16 @@ def retention(
 
 
 @users_app.command("create")
-def users_create(name: str) -> None:
+def users_create(
+    name: str,
+    admin: Annotated[bool, typer.Option(help="An admin may also write market data.")] = False,
+) -> None:
     """Create a user; prints the new API key alone on the last line (shown only this once)."""
     from cli.accounts import create_user
 
-    user_id, key = asyncio.run(create_user(name))
-    typer.echo(f"created user {name!r} (id {user_id}); store this API key now, it is not shown again:")
+    user_id, key = asyncio.run(create_user(name, admin=admin))
+    role = "admin" if admin else "user"
+    typer.echo(f"created {role} {name!r} (id {user_id}); store this API key now, it is not shown again:")
     typer.echo(key)
 
 

@@ -47,6 +47,16 @@ async def current_user(request: Request, pool: PoolDep) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+async def admin_user(user: CurrentUser) -> User:
+    """The caller when an admin, else 403 naming the role."""
+    if not user.is_admin:
+        raise HTTPException(403, f"user {user.name!r} is not an admin: only admins may do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+
+
 def get_services(request: Request) -> RunServices:
     """The run services (graph, lifecycle, notifier, worker) started in the lifespan."""
     services: RunServices = request.app.state.services

@@ -19,14 +19,14 @@ from tradegraph.terms import TERM_TYPES, Costs, Execution, Shorting, Strategy, T
 
 KEY_PREFIX = "tg_"
 
-INSERT_USER = "INSERT INTO users (name) VALUES (%s) RETURNING id"
+INSERT_USER = "INSERT INTO users (name, is_admin) VALUES (%s, %s) RETURNING id"
 INSERT_KEY = "INSERT INTO api_keys (user_id, key_hash, key_prefix) VALUES (%s, %s, %s)"
 SELECT_USER_BY_KEY = """
-SELECT u.id, u.name FROM api_keys k JOIN users u ON u.id = k.user_id
+SELECT u.id, u.name, u.is_admin FROM api_keys k JOIN users u ON u.id = k.user_id
 WHERE k.key_hash = %s AND k.revoked_at IS NULL
 """
 COUNT_USERS = "SELECT count(*) AS n FROM users"
-SELECT_USER_BY_NAME = "SELECT id, name FROM users WHERE name = %s"
+SELECT_USER_BY_NAME = "SELECT id, name, is_admin FROM users WHERE name = %s"
 _MODEL_COLUMNS = ("user_id", "name", "signature", "initial_cash", "llm", *TERM_TYPES, *LIMIT_FIELDS)
 INSERT_MODEL = f"""
 INSERT INTO models ({", ".join(_MODEL_COLUMNS)}) VALUES ({", ".join(["%s"] * len(_MODEL_COLUMNS))})
@@ -58,6 +58,8 @@ class User:
 
     id: int
     name: str
+    is_admin: bool = False
+    """Admins may write market data."""
 
 
 class ModelRow(TypedDict):
@@ -102,12 +104,12 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-async def create_user(conn: AsyncConnection[Any], *, name: str) -> tuple[User, str]:
-    """Create a user with one API key; returns the user and the plaintext key."""
+async def create_user(conn: AsyncConnection[Any], *, name: str, admin: bool = False) -> tuple[User, str]:
+    """Create a user (an admin when `admin`) with one API key; returns the user and the plaintext key."""
     async with conn.transaction():
-        row = await (await conn.execute(INSERT_USER, (name,))).fetchone()
+        row = await (await conn.execute(INSERT_USER, (name, admin))).fetchone()
         assert row is not None
-        user = User(id=row["id"], name=name)
+        user = User(id=row["id"], name=name, is_admin=admin)
         key = await add_key(conn, user_id=user.id)
     return user, key
 
@@ -122,13 +124,13 @@ async def add_key(conn: AsyncConnection[Any], *, user_id: int) -> str:
 async def user_for_key(conn: AsyncConnection[Any], *, key: str) -> User | None:
     """The user owning an unrevoked key, or None."""
     row = await (await conn.execute(SELECT_USER_BY_KEY, (hash_key(key),))).fetchone()
-    return User(id=row["id"], name=row["name"]) if row else None
+    return User(id=row["id"], name=row["name"], is_admin=row["is_admin"]) if row else None
 
 
 async def user_by_name(conn: AsyncConnection[Any], *, name: str) -> User | None:
     """A user by name, or None."""
     row = await (await conn.execute(SELECT_USER_BY_NAME, (name,))).fetchone()
-    return User(id=row["id"], name=row["name"]) if row else None
+    return User(id=row["id"], name=row["name"], is_admin=row["is_admin"]) if row else None
 
 
 async def count_users(conn: AsyncConnection[Any]) -> int:
