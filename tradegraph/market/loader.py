@@ -10,7 +10,7 @@ import csv
 import gzip
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -43,10 +43,17 @@ def read_rows(path: Path = PRICES_FILE) -> dict[str, list[Row]]:
 
 def split_ratios(rows: list[Row]) -> list[Fraction]:
     """For each row, the product of the split ratios of all later rows (1 when none)."""
-    factors = [float(r["Adj Close"]) / float(r["Close"]) for r in rows]
-    later = [Fraction(1)] * len(rows)
+    return later_split_ratios([float(r["Adj Close"]) / float(r["Close"]) for r in rows])
+
+
+def later_split_ratios(factors: Sequence[float]) -> list[Fraction]:
+    """For each `Adj Close / Close` factor (oldest first), the product of the split ratios after it.
+
+    One home for split detection: the shipped file and imported CSVs (`csv_import.py`) both use it.
+    """
+    later = [Fraction(1)] * len(factors)
     running = Fraction(1)
-    for i in range(len(rows) - 1, -1, -1):
+    for i in range(len(factors) - 1, -1, -1):
         later[i] = running
         if i > 0:
             jump = factors[i] / factors[i - 1]
@@ -55,18 +62,23 @@ def split_ratios(rows: list[Row]) -> list[Fraction]:
     return later
 
 
+def split_adjusted(
+    ratio: Fraction, o: Decimal, h: Decimal, lo: Decimal, c: Decimal, volume: Decimal
+) -> tuple[Decimal, Decimal, Decimal, Decimal, int]:
+    """Prices divided and volume multiplied by the later splits' `ratio`, at ledger precision."""
+    scale = Decimal(ratio.denominator) / Decimal(ratio.numerator)
+    o, h, lo, c = (to_money(v * scale) for v in (o, h, lo, c))
+    # A few source rows have open/close a cent outside high/low (or rounding puts them there);
+    # widen the range to contain them.
+    return o, max(h, o, c), min(lo, o, c), c, int(volume / scale)
+
+
 def adjusted_bars(symbol: str, rows: list[Row]) -> Iterator[tuple[object, ...]]:
     """Rows as split-adjusted `daily_bars` tuples."""
     for row, ratio in zip(rows, split_ratios(rows), strict=True):
-        scale = Decimal(ratio.denominator) / Decimal(ratio.numerator)
-
-        def price(field: str, scale: Decimal = scale, row: Row = row) -> Decimal:
-            return to_money(Decimal(row[field]) * scale)
-
-        volume = int(Decimal(row["Volume"]) / scale)
-        o, h, lo, c = price("Open"), price("High"), price("Low"), price("Close")
-        # A few source rows have open/close a cent outside high/low; widen the range to contain them.
-        yield (symbol, row["Date"], o, max(h, o, c), min(lo, o, c), c, volume)
+        o, h, lo, c = (Decimal(row[field]) for field in ("Open", "High", "Low", "Close"))
+        o, h, lo, c, volume = split_adjusted(ratio, o, h, lo, c, Decimal(row["Volume"]))
+        yield (symbol, row["Date"], o, h, lo, c, volume)
 
 
 def all_adjusted_bars(path: Path = PRICES_FILE) -> Iterable[tuple[object, ...]]:
