@@ -3,8 +3,9 @@
 import logging
 import sys
 
-from tradegraph.accounts import count_users, create_user, hash_key
+from tradegraph.accounts import count_users, create_user
 from tradegraph.database import Pool, uses_embedded
+from tradegraph.keys import hash_key
 from tradegraph.settings import Settings
 
 log = logging.getLogger(__name__)

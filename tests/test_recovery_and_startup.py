@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from tests.conftest import ARTIFACTS
 from tests.support.accounts import owner_and_model
 from tests.support.server import ServerProcess, start_worker
-from tradegraph.accounts import hash_key
+from tradegraph.keys import hash_key
 from tradegraph.settings import PROJECT_ROOT
 
 ONE_MONTH = {"mode": "daily", "start": "2012-01-03", "end": "2012-01-31", "symbols": ["AAPL"]}

@@ -1,7 +1,5 @@
-"""Users, API keys (stored as hashes) and trading models: keyword-only data functions."""
+"""Users (their keys live in `tradegraph.keys`) and trading models: keyword-only data functions."""
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,18 +11,14 @@ from psycopg.types.json import Jsonb
 from typing_extensions import TypedDict
 
 from tradegraph.ai import AIChoice, default_choice
+from tradegraph.keys import add_key, authenticate
 from tradegraph.limits import LIMIT_FIELDS, RiskLimits
 from tradegraph.money import to_money
 from tradegraph.terms import TERM_TYPES, Costs, Execution, Shorting, Strategy, Terms
 
-KEY_PREFIX = "tg_"
-
 INSERT_USER = "INSERT INTO users (name, is_admin) VALUES (%s, %s) RETURNING id"
-INSERT_KEY = "INSERT INTO api_keys (user_id, key_hash, key_prefix) VALUES (%s, %s, %s)"
-SELECT_USER_BY_KEY = """
-SELECT u.id, u.name, u.is_admin FROM api_keys k JOIN users u ON u.id = k.user_id
-WHERE k.key_hash = %s AND k.revoked_at IS NULL
-"""
+SELECT_PROFILE = "SELECT id, name, is_admin, created_at FROM users WHERE id = %s"
+SELECT_WEBHOOK_SECRET = "SELECT webhook_secret FROM users WHERE id = %s"
 COUNT_USERS = "SELECT count(*) AS n FROM users"
 SELECT_USER_BY_NAME = "SELECT id, name, is_admin FROM users WHERE name = %s"
 _MODEL_COLUMNS = ("user_id", "name", "signature", "initial_cash", "llm", *TERM_TYPES, *LIMIT_FIELDS)
@@ -52,6 +46,10 @@ class SignatureTaken(ValueError):
     """The user already has a model with this signature."""
 
 
+class UnknownUser(LookupError):
+    """No user has this id."""
+
+
 @dataclass(frozen=True)
 class User:
     """An authenticated owner of models."""
@@ -60,6 +58,15 @@ class User:
     name: str
     is_admin: bool = False
     """Admins may write market data."""
+
+
+class UserProfile(TypedDict):
+    """A user as they see themselves (`GET /me`)."""
+
+    id: int
+    name: str
+    is_admin: bool
+    created_at: datetime
 
 
 class ModelRow(TypedDict):
@@ -94,37 +101,36 @@ def _model(row: Any) -> ModelRow:
     return cast(ModelRow, dict(row))
 
 
-def hash_key(key: str) -> str:
-    """The stored form of an API key."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_key() -> str:
-    """A fresh random API key (shown to its owner once)."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
 async def create_user(conn: AsyncConnection[Any], *, name: str, admin: bool = False) -> tuple[User, str]:
     """Create a user (an admin when `admin`) with one API key; returns the user and the plaintext key."""
     async with conn.transaction():
         row = await (await conn.execute(INSERT_USER, (name, admin))).fetchone()
         assert row is not None
         user = User(id=row["id"], name=name, is_admin=admin)
-        key = await add_key(conn, user_id=user.id)
-    return user, key
-
-
-async def add_key(conn: AsyncConnection[Any], *, user_id: int) -> str:
-    """Issue another key for a user; returns it in plaintext, storing only its hash."""
-    key = new_key()
-    await conn.execute(INSERT_KEY, (user_id, hash_key(key), key[:8]))
-    return key
+        issued = await add_key(conn, user_id=user.id)
+    return user, issued.key
 
 
 async def user_for_key(conn: AsyncConnection[Any], *, key: str) -> User | None:
-    """The user owning an unrevoked key, or None."""
-    row = await (await conn.execute(SELECT_USER_BY_KEY, (hash_key(key),))).fetchone()
-    return User(id=row["id"], name=row["name"], is_admin=row["is_admin"]) if row else None
+    """The user owning a key that is neither revoked nor expired, or None (`tradegraph.keys`)."""
+    owner = await authenticate(conn, key=key)
+    return User(id=owner["id"], name=owner["name"], is_admin=owner["is_admin"]) if owner else None
+
+
+async def user_profile(conn: AsyncConnection[Any], *, user_id: int) -> UserProfile:
+    """A user's id, name, role and creation time; UnknownUser when there is no such user."""
+    row = await (await conn.execute(SELECT_PROFILE, (user_id,))).fetchone()
+    if row is None:
+        raise UnknownUser(f"no user with id {user_id}")
+    return cast(UserProfile, dict(row))
+
+
+async def webhook_secret(conn: AsyncConnection[Any], *, user_id: int) -> str:
+    """The secret the user's webhooks are signed with (HMAC-SHA256); UnknownUser when there is none."""
+    row = await (await conn.execute(SELECT_WEBHOOK_SECRET, (user_id,))).fetchone()
+    if row is None:
+        raise UnknownUser(f"no user with id {user_id}")
+    return str(row["webhook_secret"])
 
 
 async def user_by_name(conn: AsyncConnection[Any], *, name: str) -> User | None:
