@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from cli.data import data_app
+from cli.keys import keys_app, webhook_secret
 from tradegraph.limits import RiskLimits
 
 app = typer.Typer(
@@ -19,6 +21,7 @@ sessions_app = typer.Typer(help="Follow sessions on a running server.", no_args_
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(data_app, name="data")
 
 
 def _setup_logging() -> None:
@@ -122,6 +125,10 @@ def users_create(
     role = "admin" if admin else "user"
     typer.echo(f"created {role} {name!r} (id {user_id}); store this API key now, it is not shown again:")
     typer.echo(key)
+
+
+users_app.add_typer(keys_app, name="keys")
+users_app.command("webhook-secret")(webhook_secret)
 
 
 @models_app.command("create")

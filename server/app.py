@@ -14,7 +14,7 @@ from server.bootstrap import check_startup, refuse_unsafe_database
 from server.errors import BodyGuard, install_error_handlers
 from server.metrics import database_error
 from server.ratelimit import RateLimit, parse_limits
-from server.routers import arenas, assistants, meta, models, runs, threads
+from server.routers import arenas, assistants, crons, market, me, meta, models, runs, threads
 from server.services import RunServices
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import DISCONNECT_LISTENERS, database_url, make_pool
@@ -78,7 +78,7 @@ def create_app(*, workers: int | None = None, on_fatal: Callable[[str], None] | 
         description="AI trading sessions as LangGraph graphs, over the LangGraph server protocol.",
     )
     install_error_handlers(app)
-    for module in (meta, assistants, threads, runs, models, arenas):
+    for module in (meta, assistants, threads, runs, crons, models, arenas, me, market):
         app.include_router(module.router)
     app.include_router(console.router)
     app.add_middleware(BodyGuard)

@@ -105,6 +105,7 @@ class RunCreate(Body):
     if_not_exists: Literal["reject", "create"] = "reject"
     on_disconnect: Literal["cancel", "continue"] = "continue"
     durability: Literal["sync", "async", "exit"] = "async"
+    webhook: str | None = None
 
     def modes(self) -> list[StreamMode]:
         """stream_mode as a list, duplicates removed."""

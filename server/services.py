@@ -9,12 +9,14 @@ from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import persistent_graph
+from server.crons import CronScheduler
 from server.retention import Retention
 from server.runs.executor import RunExecutor
 from server.runs.lifecycle import RunLifecycle
 from server.runs.notifier import Notifier
-from server.runs.queue import WorkerCensus, make_queue_pool, queue
+from server.runs.queue import WorkerCensus, WorkerContext, make_queue_pool, queue
 from server.runs.supervisor import StalledJobSweeper, WorkerSupervisor
+from server.webhooks import WebhookOutbox
 from tradegraph.database import Pool
 from tradegraph.settings import get_settings
 
@@ -54,10 +56,13 @@ class RunServices:
         queue_pool = make_queue_pool(url)
         await queue_pool.open()
         await queue.open_async(pool=queue_pool)
-        executor = RunExecutor(pool, graph, lifecycle)
+        webhooks = WebhookOutbox(pool)
+        executor = RunExecutor(pool, graph, lifecycle, webhooks)
+        crons = CronScheduler(pool, graph, lifecycle)
+        context = WorkerContext(executor=executor, sweeper=retention, crons=crons, webhooks=webhooks)
         restart_s = get_settings().worker_restart_s
         worker = (
-            WorkerSupervisor(executor, retention, workers, on_fatal=on_fatal, restart_s=restart_s)
+            WorkerSupervisor(context, workers, on_fatal=on_fatal, restart_s=restart_s)
             if workers > 0
             else None
         )

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     rate_limit: str = Field(default="100/second", alias="TRADEGRAPH_RATE_LIMIT")
     """Requests allowed per API key, in `limits` notation (`100/second;2000/minute`); `none` for no limit."""
 
+    webhook_hosts: str = Field(default="", alias="TRADEGRAPH_WEBHOOK_HOSTS")
+    """Comma-separated hosts webhooks may call (`*.example.com` for subdomains); empty: any public host.
+    Loopback and private addresses are refused unless listed here."""
+
     events_retention_days: float = Field(default=7.0, ge=0, alias="TRADEGRAPH_EVENTS_RETENTION_DAYS")
     """Stored stream events of a finished run (and finished queue jobs) are kept this long."""
 

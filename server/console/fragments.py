@@ -78,13 +78,14 @@ async def model_panel(request: Request, model_id: int, api: ApiDep) -> HTMLRespo
     """Everything on the model page below its header."""
     base = f"/models/{model_id}"
     try:
-        model, portfolio, performance, orders, trades, sessions = await asyncio.gather(
+        model, portfolio, performance, orders, trades, sessions, market = await asyncio.gather(
             api.get(base),
             api.get(f"{base}/portfolio"),
             api.get(f"{base}/performance"),
             api.get(f"{base}/orders", status="open", limit=OPEN_ORDERS_SHOWN),
             api.get(f"{base}/trades", limit=TRADES_PER_PAGE, offset=0),
             api.get(f"{base}/sessions"),
+            api.get("/market/symbols"),
         )
     except ApiError as exc:
         raise as_http(exc) from exc
@@ -96,6 +97,7 @@ async def model_panel(request: Request, model_id: int, api: ApiDep) -> HTMLRespo
         "trades": trades,
         "sessions": sessions,
         "form": FormState(dict(SESSION_DEFAULTS)),
+        "market": market,
     }
     return templates.TemplateResponse(request, "fragments/model.html", context)
 
@@ -165,7 +167,8 @@ async def start_session(request: Request, model_id: int, api: ApiDep) -> Respons
         await api.delete(f"/threads/{thread_id}")  # a session that never started leaves no thread
         if exc.status not in (409, 422):
             raise as_http(exc) from exc
-        context = {"model": {"id": model_id}, "form": form.fail(exc, ())}
+        market = await api.get("/market/symbols")
+        context = {"model": {"id": model_id}, "form": form.fail(exc, ()), "market": market}
         return templates.TemplateResponse(
             request, "fragments/session_form.html", context, status_code=exc.status
         )

@@ -45,7 +45,7 @@ async def info() -> dict[str, Any]:
     return {
         "version": tradegraph.__version__,
         "langgraph_py_version": version("langgraph"),
-        "flags": {"assistants": True, "crons": False, "langsmith": False},
+        "flags": {"assistants": True, "crons": True, "langsmith": False},
         "host": {
             "kind": "self-hosted",
             "project_id": None,

@@ -5,35 +5,55 @@ thread's model and written into the run input here. Input that names another ide
 """
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from fastapi import HTTPException
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
 from graph.config import thread_config
 from graph.state import PROTECTED_FIELDS, session_input
 from server.assistant import GRAPH_METADATA, resolve_assistant
 from server.runs.job import RunJob
-from server.runs.lifecycle import RunRequest, ThreadBusy
+from server.runs.lifecycle import RunLifecycle, RunRequest, ThreadBusy
 from server.schemas import RunCreate
-from server.services import RunServices
 from server.store import threads as thread_store
 from server.store.runs import RunRow
 from server.store.threads import ThreadRow
+from server.webhooks import WebhookRefused, check_target
 from tradegraph.accounts import User, ai_of, get_model
 from tradegraph.approval import InvalidApproval, parse_answer
 from tradegraph.database import Pool
-from tradegraph.session_request import InvalidSession, check_session_request
+from tradegraph.session_request import TODAY, InvalidSession, check_session_request, check_session_shape
 
 
-async def create_run(services: RunServices, thread_id: UUID, user: User, body: RunCreate) -> RunRow:
-    """Validate, store and queue the run (applying its multitask strategy); returns the run row."""
+class RunServicesLike(Protocol):
+    """What starting a run needs: the pool, the graph (to read a thread's state) and the lifecycle."""
+
+    pool: Pool
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+    lifecycle: RunLifecycle
+
+
+async def create_run(
+    services: RunServicesLike,
+    thread_id: UUID,
+    user: User,
+    body: RunCreate,
+    *,
+    run_id: UUID | None = None,
+    scheduled: bool = False,
+) -> RunRow:
+    """Validate, store and queue the run (applying its multitask strategy); returns the run row.
+
+    `scheduled` (a cron's run): a session whose dates have no bars yet is queued anyway, and ends with
+    the error naming them (its webhook says so), instead of being refused here."""
     assistant_id = resolve_assistant(body.assistant_id)
     thread = await _thread_for_run(services.pool, thread_id, user, body)
-    job = await _job(services, thread, user, body)
+    job = await _job(services, thread, user, body, scheduled=scheduled)
     request = RunRequest(
-        run_id=uuid.uuid4(),
+        run_id=run_id or uuid.uuid4(),
         thread_id=thread_id,
         user_id=user.id,
         assistant_id=assistant_id,
@@ -47,10 +67,14 @@ async def create_run(services: RunServices, thread_id: UUID, user: User, body: R
         raise HTTPException(409, str(exc)) from exc
 
 
-async def _job(services: RunServices, thread: ThreadRow, user: User, body: RunCreate) -> RunJob:
+async def _job(
+    services: RunServicesLike, thread: ThreadRow, user: User, body: RunCreate, *, scheduled: bool
+) -> RunJob:
     """The run's job: a checked session input, a checked command, or a plain resume."""
     if body.input is not None and body.command is not None:
         raise HTTPException(422, "send either input or command, not both")
+    if body.webhook is not None:
+        checked_webhook(body.webhook)
     job = RunJob(
         stream_mode=body.modes(),
         config=body.config or {},
@@ -59,6 +83,7 @@ async def _job(services: RunServices, thread: ThreadRow, user: User, body: RunCr
         durability=body.durability,
         checkpoint_id=body.checkpoint_id,
         on_disconnect=body.on_disconnect,
+        webhook=body.webhook,
     )
     if body.command is not None:
         update = body.command.update
@@ -70,7 +95,9 @@ async def _job(services: RunServices, thread: ThreadRow, user: User, body: RunCr
                 services, thread["thread_id"], body.command.resume
             )
     elif body.input is not None:
-        job.input, job.bars_total = await checked_input(services.pool, thread, user, body.input)
+        job.input, job.bars_total = await checked_input(
+            services.pool, thread["model_id"], user, body.input, scheduled=scheduled
+        )
     else:
         job.bars_total = _bars_left(await services.graph.aget_state(thread_config(thread["thread_id"])))
     return job
@@ -92,18 +119,30 @@ async def _thread_for_run(pool: Pool, thread_id: UUID, user: User, body: RunCrea
     return thread
 
 
-async def checked_input(pool: Pool, thread: ThreadRow, user: User, raw: Any) -> tuple[dict[str, Any], int]:
-    """The checked session input with identity from the database, and its number of bars."""
+def checked_webhook(url: str) -> str:
+    """A webhook URL this server may call; a 422 naming `webhook` otherwise."""
+    try:
+        return check_target(url)
+    except WebhookRefused as exc:
+        raise HTTPException(422, f"webhook: {exc}") from exc
+
+
+async def checked_input(
+    pool: Pool, model_id: int | None, user: User, raw: Any, *, scheduled: bool = False
+) -> tuple[dict[str, Any], int]:
+    """The checked session input with identity from the database, and its number of bars.
+
+    `today` stays `today` in the stored input: it is resolved again when the run starts."""
     if not isinstance(raw, dict):
         raise HTTPException(422, "input must be an object: {mode, start, end, symbols, decider}")
-    if thread["model_id"] is None:
+    if model_id is None:
         raise HTTPException(
             422, "this thread has no model: create it with metadata.model_id to run a session"
         )
     async with pool.connection() as conn:
-        model = await get_model(conn, model_id=thread["model_id"], user_id=user.id)
+        model = await get_model(conn, model_id=model_id, user_id=user.id)
     if model is None:
-        raise HTTPException(404, f"model {thread['model_id']} not found")
+        raise HTTPException(404, f"model {model_id} not found")
     identity = {"model_id": model["id"], "signature": model["signature"], "llm": ai_of(model)}
     for field in PROTECTED_FIELDS:
         if field in raw and raw[field] != identity[field]:
@@ -112,18 +151,22 @@ async def checked_input(pool: Pool, thread: ThreadRow, user: User, raw: Any) -> 
                 f"input.{field} does not match this thread's model; identity comes from the thread",
             )
     try:
-        request = await check_session_request(pool, raw)
+        request = await (check_session_shape if scheduled else check_session_request)(pool, raw)
     except InvalidSession as exc:
         raise HTTPException(422, str(exc)) from exc
     bars = len(await request.bar_times(pool))
-    if not bars:
+    if not bars and not scheduled:
         raise HTTPException(
             422, f"no trading days for {', '.join(request.symbols)} in {request.start}..{request.end}"
         )
-    return dict(session_input(request, model_id=model["id"], signature=model["signature"])), bars
+    checked = dict(session_input(request, model_id=model["id"], signature=model["signature"]))
+    for field in ("start", "end"):
+        if str(raw.get(field, "")).strip().lower() == TODAY:
+            checked[field] = TODAY
+    return checked, max(bars, 1)
 
 
-async def _check_resume(services: RunServices, thread_id: UUID, resume: Any) -> tuple[int, list[str]]:
+async def _check_resume(services: RunServicesLike, thread_id: UUID, resume: Any) -> tuple[int, list[str]]:
     """Bars left and the pending interrupt's id; 409 unless paused; 422 unless a reviewer's answer."""
     snapshot = await services.graph.aget_state(thread_config(thread_id))
     if not snapshot.interrupts:

@@ -11,7 +11,7 @@ decisions the same.
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
@@ -52,13 +52,25 @@ def error_body(exc: BaseException) -> dict[str, str]:
     return {"error": type(exc).__name__, "message": message}
 
 
+class RunEndListener(Protocol):
+    """Told when a run has ended or paused (server/webhooks.py); must never raise."""
+
+    async def run_ended(
+        self, run: RunRow, *, error: dict[str, str] | None, snapshot: StateSnapshot | None
+    ) -> None: ...
+
+
 class RunExecutor:
     """Runs graphs for queued runs in this process."""
 
     def __init__(
-        self, pool: Pool, graph: CompiledStateGraph[Any, Any, Any, Any], lifecycle: RunLifecycle
+        self,
+        pool: Pool,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        lifecycle: RunLifecycle,
+        webhooks: RunEndListener | None = None,
     ) -> None:
-        self.pool, self.graph, self.lifecycle = pool, graph, lifecycle
+        self.pool, self.graph, self.lifecycle, self.webhooks = pool, graph, lifecycle, webhooks
 
     async def execute(self, run_id: UUID) -> None:
         """Execute (or continue) one run to its end, cancellation or failure."""
@@ -78,7 +90,9 @@ class RunExecutor:
             log.warning("run %s failed: %s", run_id, exc, exc_info=not isinstance(exc, SAFE_ERRORS))
             error = error_body(exc)
         snapshot = None if error else await self._snapshot(run)  # the checkpointer retries its reads
-        await self.lifecycle.finish(run, error=error, snapshot=snapshot)  # final before the last event
+        finished = await self.lifecycle.finish(run, error=error, snapshot=snapshot)  # before the last event
+        if finished and self.webhooks is not None:
+            await self.webhooks.run_ended(run, error=error, snapshot=snapshot)
         metrics.RUN_SECONDS.labels(outcome="error" if error else "success").observe(
             time.perf_counter() - started
         )

@@ -41,6 +41,9 @@ class RunJob(BaseModel):
 
     on_disconnect: Literal["cancel", "continue"] = "continue"
 
+    webhook: str | None = None
+    """Called when the run ends or pauses for approval (server/webhooks.py)."""
+
     answers: list[str] = Field(default_factory=list)
     """Ids of the interrupts `command.resume` answers (pending when the run was created): once none is
     pending any more, the answer was given, and a re-executed run must not send it again."""

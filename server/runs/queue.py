@@ -79,6 +79,30 @@ async def retention_sweep(context: JobContext, timestamp: int) -> None:
     await context.additional_context["sweeper"].sweep_due()
 
 
+CRON_TICK = "* * * * * */5"
+"""How often due crons are looked for (server/crons.py): every 5 seconds, on one worker."""
+WEBHOOK_RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
+"""A failed webhook is tried again after about 2, 4, 8, ... 256 s (8 attempts in all)."""
+
+
+@queue.periodic(cron=CRON_TICK)
+@queue.task(name="tradegraph.cron_tick", pass_context=True, queueing_lock="cron_tick")
+async def cron_tick(context: JobContext, timestamp: int) -> None:
+    """Start the runs of due crons (each due time once, whatever the number of processes)."""
+    await context.additional_context["crons"].fire_due()
+
+
+@queue.task(name="tradegraph.deliver_webhook", pass_context=True, retry=WEBHOOK_RETRY)
+async def deliver_webhook(context: JobContext, delivery_id: int) -> None:
+    """One attempt at a webhook delivery; a failure raises and the queue retries it."""
+    await context.additional_context["webhooks"].deliver(delivery_id)
+
+
+async def enqueue_webhook(*, delivery_id: int) -> int:
+    """Queue a webhook delivery; returns the job id."""
+    return await deliver_webhook.defer_async(delivery_id=delivery_id)
+
+
 async def stalled_run_jobs() -> list[Job]:
     """Run jobs in progress whose worker has not sent a heartbeat for STALLED_AFTER_SECONDS."""
     stalled = await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
@@ -137,13 +161,40 @@ class Sweeper(Protocol):
     async def sweep_due(self) -> object: ...
 
 
-async def run_worker(executor: Executor, sweeper: Sweeper, concurrency: int) -> None:
+class CronFirer(Protocol):
+    """What a worker hands the periodic cron tick to (server/crons.py)."""
+
+    async def fire_due(self) -> object: ...
+
+
+class WebhookSender(Protocol):
+    """What a worker hands webhook deliveries to (server/webhooks.py)."""
+
+    async def deliver(self, delivery_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """The objects a worker's jobs call: runs, retention, crons and webhooks."""
+
+    executor: Executor
+    sweeper: Sweeper
+    crons: CronFirer
+    webhooks: WebhookSender
+
+
+async def run_worker(context: WorkerContext, concurrency: int) -> None:
     """The procrastinate worker until it stops (cancelled, or a side task failed for good)."""
     await queue.run_worker_async(
         concurrency=concurrency,
         wait=True,
         install_signal_handlers=False,
-        additional_context={"executor": executor, "sweeper": sweeper},
+        additional_context={
+            "executor": context.executor,
+            "sweeper": context.sweeper,
+            "crons": context.crons,
+            "webhooks": context.webhooks,
+        },
         update_heartbeat_interval=HEARTBEAT_SECONDS,
         stalled_worker_timeout=STALLED_AFTER_SECONDS * 4,
         fetch_job_polling_interval=2.0,

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from server.runs.queue import (
     HEARTBEAT_SECONDS,
     STALLED_AFTER_SECONDS,
-    Executor,
-    Sweeper,
+    WorkerContext,
     retry_job,
     run_worker,
     stalled_run_jobs,
@@ -51,8 +50,7 @@ class WorkerSupervisor:
 
     def __init__(
         self,
-        executor: Executor,
-        sweeper: Sweeper,
+        context: WorkerContext,
         concurrency: int,
         *,
         on_fatal: Callable[[str], None],
@@ -60,7 +58,7 @@ class WorkerSupervisor:
     ) -> None:
         self.health = WorkerHealth()
         self._restart_s = restart_s
-        self._executor, self._sweeper, self._concurrency = executor, sweeper, concurrency
+        self._context, self._concurrency = context, concurrency
         self._on_fatal = on_fatal
         self._deaths: list[float] = []
         self._worker: asyncio.Task[None] | None = None
@@ -70,7 +68,7 @@ class WorkerSupervisor:
         loop = asyncio.get_running_loop()
         while True:
             self._worker = asyncio.create_task(
-                run_worker(self._executor, self._sweeper, self._concurrency), name="run-worker"
+                run_worker(self._context, self._concurrency), name="run-worker"
             )
             self.health.running = True
             try:
