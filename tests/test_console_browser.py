@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Request, Route, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, Request, Route, async_playwright, expect
 
 from tests.conftest import ARTIFACTS
 from tests.support.browser import CHROMIUM_ARGS, ensure_chromium
@@ -363,3 +363,34 @@ async def test_an_arena_started_in_the_console_overlays_one_curve_per_bot(
     )
     assert await chart.evaluate(BLUE_PIXELS) > 100, "the curves are drawn"
     await shot(page, "arena")
+
+
+async def test_schedules_page_adds_pauses_and_deletes_a_daily_schedule(
+    server: Any, make_model: Any, page: Page
+) -> None:
+    model = await make_model()
+    await sign_in(page, server.url, model["api_key"])
+    await page.goto(f"{server.url}/console/models/{model['id']}")
+    await page.get_by_role("link", name="Schedules").click()
+    await expect(page.get_by_role("heading", name="Schedules of test model")).to_be_visible()
+    await expect(page.get_by_label("Fri")).to_be_checked()
+    await expect(page.get_by_label("Sat")).not_to_be_checked()
+    form = page.locator("#add-schedule")
+    await form.get_by_label("Time of day").fill("17:05")
+    await form.get_by_label("Symbols").fill("AAPL")
+    await form.get_by_role("button", name="Add schedule").click()
+    await expect(page.locator("#schedules-notice")).to_contain_text("Added schedule 17:05 Mon-Fri")
+    row = page.locator("#schedules-table tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row.locator(".next-run")).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d 17:05 New York"))
+    await shot(page, "schedules")
+
+    await row.get_by_role("button", name="Pause schedule 17:05 Mon-Fri").click()
+    await expect(row.locator(".badge")).to_have_text("paused")
+
+    async def accept(dialog: Dialog) -> None:
+        await dialog.accept()
+
+    page.once("dialog", accept)
+    await row.get_by_role("button", name="Delete schedule 17:05 Mon-Fri").click()
+    await expect(page.locator("#no-schedules")).to_be_visible()

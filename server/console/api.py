@@ -42,7 +42,7 @@ class ApiError(Exception):
 
 
 class ConsoleApi:
-    """GET/POST/DELETE against this app's own routes; raises ApiError on failure."""
+    """GET/POST/PATCH/DELETE against this app's own routes; raises ApiError on failure."""
 
     def __init__(self, app: Any, api_key: str) -> None:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -55,6 +55,9 @@ class ConsoleApi:
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         return await self._call("POST", path, json=body)
+
+    async def patch(self, path: str, body: dict[str, Any]) -> Any:
+        return await self._call("PATCH", path, json=body)
 
     async def delete(self, path: str) -> None:
         await self._call("DELETE", path)

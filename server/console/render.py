@@ -42,6 +42,14 @@ def market_time(value: Any, with_time: bool = True) -> str:
     return moment.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
+def zone_time(value: Any, zone: str) -> str:
+    """An ISO moment as wall time in an IANA time zone: `2026-07-01 22:30`."""
+    if not value:
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
 def utc_time(value: Any) -> str:
     """A wall-clock moment (not a bar): `2026-11-23 23:35 UTC`."""
     if not value:
@@ -87,6 +95,7 @@ templates.env.filters.update(
     figure=figure,
     market_time=market_time,
     utc_time=utc_time,
+    zone_time=zone_time,
     thread_status=thread_status,
 )
 templates.env.globals.update(sparkline_points=sparkline_points, static=lambda path: f"{STATIC_PATH}/{path}")
