@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
+from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.types import RetryPolicy
 
 from graph.checkpointer import ResilientPostgresSaver
@@ -48,7 +49,10 @@ def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, Sess
 
 
 def persistent_graph(pool: Pool) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The session graph checkpointed in Postgres through the app's pool (server, worker and CLI)."""
-    compiled = build_graph().compile(checkpointer=ResilientPostgresSaver(pool))
+    """The session graph checkpointed in Postgres through the app's pool (server, worker and CLI), with
+    LangGraph's Postgres store for long-term memory (`runtime.store` in nodes and tools)."""
+    compiled = build_graph().compile(
+        checkpointer=ResilientPostgresSaver(pool), store=AsyncPostgresStore(pool)
+    )
     compiled.name = GRAPH_ID
     return compiled

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.postgres.aio import AsyncPostgresStore
 from procrastinate.schema import SchemaManager
 from psycopg.rows import dict_row
 
@@ -63,7 +64,7 @@ async def _take_lock(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations and the checkpointer's own `setup()`; return versions applied now."""
+    """Apply pending migrations and the checkpointer's and store's own `setup()`; return versions applied now."""
     applied_now: list[str] = []
     async with await psycopg.AsyncConnection.connect(
         url, autocommit=True, prepare_threshold=None, row_factory=dict_row
@@ -82,6 +83,7 @@ async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 log.info("applied migration %s", path.stem)
                 applied_now.append(path.stem)
             await AsyncPostgresSaver(conn).setup()
+            await AsyncPostgresStore(conn).setup()
             await _apply_queue_schema(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
