@@ -64,7 +64,7 @@ async def _take_lock(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations, then the checkpointer's and the store's `setup()`; return what was applied."""
+    """Apply pending migrations, then the checkpointer's and the store's `setup()`; return those applied."""
     applied_now: list[str] = []
     async with await psycopg.AsyncConnection.connect(
         url, autocommit=True, prepare_threshold=None, row_factory=dict_row
