@@ -9,12 +9,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from server import console
+from server import console, mcp_server
 from server.bootstrap import check_startup, refuse_unsafe_database
 from server.errors import BodyGuard, install_error_handlers
 from server.metrics import database_error
 from server.ratelimit import RateLimit, parse_limits
-from server.routers import arenas, assistants, crons, market, me, meta, models, runs, threads
+from server.routers import arenas, assistants, crons, market, me, meta, models, runs, store, threads
 from server.services import RunServices
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import DISCONNECT_LISTENERS, database_url, make_pool
@@ -51,7 +51,8 @@ def lifespan_of(
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, services.worker.kill)
         log.info("tradegraph ready with %d run worker slot(s)", slots)
         try:
-            yield
+            async with app.state.mcp_sessions.run():  # the /mcp endpoint's task group
+                yield
         finally:
             DISCONNECT_LISTENERS.remove(database_error)
             await services.stop()
@@ -78,9 +79,10 @@ def create_app(*, workers: int | None = None, on_fatal: Callable[[str], None] | 
         description="AI trading sessions as LangGraph graphs, over the LangGraph server protocol.",
     )
     install_error_handlers(app)
-    for module in (meta, assistants, threads, runs, crons, models, arenas, me, market):
+    for module in (meta, assistants, threads, runs, crons, store, models, arenas, me, market):
         app.include_router(module.router)
     app.include_router(console.router)
+    app.state.mcp_sessions = mcp_server.mount(app)
     app.add_middleware(BodyGuard)
     app.add_middleware(RateLimit, limits=settings.rate_limit)
     app.add_middleware(

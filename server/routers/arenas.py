@@ -14,6 +14,7 @@ from graph.state import PROTECTED_FIELDS
 from server.deps import CurrentUser, PoolDep, ServicesDep
 from server.runs.create import create_run
 from server.schemas import ArenaCreate, RunCreate
+from server.services import RunServices
 from server.store import arenas as arena_store
 from server.store import threads as thread_store
 from server.store.arenas import ArenaRow, EntryRow
@@ -30,6 +31,12 @@ router = APIRouter(prefix="/arenas", tags=["arenas"])
 @router.post("")
 async def create_arena(body: ArenaCreate, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
     """Start one session per bot (a thread each, all queued at once) on the same market."""
+    return await start_arena(services, user, body)
+
+
+async def start_arena(services: RunServices, user: User, body: ArenaCreate) -> dict[str, Any]:
+    """Check the bots (the user's own, each once) and the session request, then create the arena with
+    a thread per bot and queue their runs; an HTTPException naming the problem creates nothing."""
     if len(set(body.models)) != len(body.models):
         raise HTTPException(422, "models: each bot can enter an arena once")
     if named := set(PROTECTED_FIELDS) & set(body.input):
