@@ -1,4 +1,5 @@
-"""The `llm` decider: ChatOpenAI bound to the trading tools, one bounded tool loop per bar.
+"""The `llm` decider: ChatOpenAI bound to the trading tools, one bounded tool loop per bar, and the
+session-end reflection it writes to the bot's memory.
 
 Failures are never silent: when the model call still fails after the client's retries, the bar's
 decision is recorded as `failed` with the error, in state and on the stream.
@@ -13,18 +14,22 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from deciders.prompts import BAR_PROMPT, SYSTEM_PROMPT
+from deciders.prompts import BAR_PROMPT, REFLECTION_PROMPT, SYSTEM_PROMPT
 from graph.context import SessionContext, pool_of
 from graph.state import MAX_LLM_TURNS, Decision, SessionState
 from tools import TRADING_TOOLS
+from tradegraph import memory
 from tradegraph.ai import AIChoice, Endpoint, default_choice, endpoint
 from tradegraph.market.prices import history
 
 LLM_RETRIES = 2
 """Retries of a failed model call (by the OpenAI client, with backoff) before the bar fails."""
+MEMORIES_IN_PROMPT = 3
+"""The bot's newest memories shown in each bar's prompt (recall finds the others)."""
 
 
 def chat_model_for(choice: AIChoice) -> BaseChatModel:
@@ -61,6 +66,7 @@ async def bar_prompt(state: SessionState, runtime: Runtime[SessionContext]) -> H
     portfolio = state["portfolio"]
     return HumanMessage(
         BAR_PROMPT.format(
+            memories=await _newest_memories(state, runtime),
             clock=state["clock"],
             bar=state["bar_index"] + 1,
             total=state["bars_total"],
@@ -74,18 +80,37 @@ async def bar_prompt(state: SessionState, runtime: Runtime[SessionContext]) -> H
     )
 
 
+async def _newest_memories(state: SessionState, runtime: Runtime[SessionContext]) -> str:
+    if runtime.store is None:
+        return "none (no store in this run)"
+    namespace = await memory.memory_namespace(
+        await pool_of(runtime.context), model_id=state["model_id"], owner_id=state.get("owner_id")
+    )
+    found = await memory.newest(runtime.store, namespace, limit=MEMORIES_IN_PROMPT, as_of=state["clock"])
+    return "; ".join(f"[{m['kind']}] {m['text']}" for m in found) or "none yet"
+
+
+def _system(state: SessionState) -> tuple[AIChoice, SystemMessage]:
+    """The session's AI and its system prompt (with the bot's own instructions)."""
+    choice = state.get("llm") or default_choice()  # sessions started before bots had their own AI
+    system = SYSTEM_PROMPT + (f"\n\n{choice['instructions']}" if choice["instructions"] else "")
+    return choice, SystemMessage(system)
+
+
+def _model_for(runtime: Runtime[SessionContext], choice: AIChoice) -> BaseChatModel:
+    model = runtime.context.chat_model if runtime.context and runtime.context.chat_model else None
+    return model or chat_model_for(choice)
+
+
 async def llm_decide(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
     """One model call of the bar's tool loop."""
     turn = state.get("llm_turns", 0)
     opening = [await bar_prompt(state, runtime)] if turn == 0 else []
-    choice = state.get("llm") or default_choice()  # sessions started before bots had their own AI
-    system = SYSTEM_PROMPT + (f"\n\n{choice['instructions']}" if choice["instructions"] else "")
-    conversation = [SystemMessage(system), *state.get("messages", []), *opening]
+    choice, system = _system(state)
+    conversation = [system, *state.get("messages", []), *opening]
     started = time.perf_counter()
     try:
-        model = runtime.context.chat_model if runtime.context and runtime.context.chat_model else None
-        model = model or chat_model_for(choice)
-        reply = await model.bind_tools(TRADING_TOOLS).ainvoke(conversation)
+        reply = await _model_for(runtime, choice).bind_tools(TRADING_TOOLS).ainvoke(conversation)
     except Exception as exc:  # the failure is the decision: recorded, streamed, never a silent hold
         _report_call(runtime, started, failed=True)
         reason = f"model call failed after {LLM_RETRIES + 1} attempts: {type(exc).__name__}: {exc}"
@@ -94,6 +119,28 @@ async def llm_decide(state: SessionState, runtime: Runtime[SessionContext]) -> d
     _report_call(runtime, started, failed=False)
     decision = _decision(reply, turn + 1)
     return {**_window(turn, [*opening, reply]), "llm_turns": turn + 1, "decision": decision}
+
+
+async def llm_reflection(state: SessionState, runtime: Runtime[SessionContext], facts: str) -> str | None:
+    """The session's model, asked for one or two sentences on what worked; None when it fails or
+    answers without text. Not asked when it failed the last decision: it is likely still down.
+    Its tokens are not streamed (`nostream`): clients' message streams stay the bars' decisions."""
+    if state.get("decision", {}).get("status") == "failed":
+        return None
+    choice, system = _system(state)
+    started = time.perf_counter()
+    try:
+        reply = await _model_for(runtime, choice).ainvoke(
+            [system, HumanMessage(REFLECTION_PROMPT.format(facts=facts))], config={"tags": [TAG_NOSTREAM]}
+        )
+    except Exception:  # the reflection falls back to the deterministic summary
+        _report_call(runtime, started, failed=True)
+        return None
+    _report_call(runtime, started, failed=False)
+    if isinstance(reply, AIMessage) and reply.tool_calls:
+        return None
+    text = reply.content if isinstance(reply.content, str) else ""
+    return " ".join(text.split())[:500] or None
 
 
 def _report_call(runtime: Runtime[SessionContext], started: float, *, failed: bool) -> None:

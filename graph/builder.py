@@ -1,6 +1,7 @@
 """Assemble the session graph.
 
-start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> next bar.
+start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> next bar; after the last bar,
+reflect (the session's reflection in the bot's memory).
 """
 
 from typing import Any
@@ -18,6 +19,7 @@ from graph.state import SessionInput, SessionState
 from nodes.approve import approve
 from nodes.decide import decide
 from nodes.execute import execute
+from nodes.reflect import reflect
 from nodes.risk_check import risk_check
 from nodes.start import start
 from tools import TRADING_TOOLS
@@ -38,13 +40,15 @@ def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, Sess
     builder.add_node("risk_check", risk_check, retry_policy=DATABASE_RETRY)
     builder.add_node("approve", approve, retry_policy=DATABASE_RETRY)
     builder.add_node("execute", execute, retry_policy=DATABASE_RETRY)
+    builder.add_node("reflect", reflect, retry_policy=DATABASE_RETRY)
     builder.add_edge(START, "start")
     builder.add_edge("start", "decide")
     builder.add_conditional_edges("decide", after_decide)
     builder.add_edge("tools", "decide")
     builder.add_conditional_edges("risk_check", after_risk_check)
     builder.add_edge("approve", "execute")
-    builder.add_conditional_edges("execute", after_execute, {"decide": "decide", "__end__": END})
+    builder.add_conditional_edges("execute", after_execute, {"decide": "decide", "reflect": "reflect"})
+    builder.add_edge("reflect", END)
     return builder
 
 

@@ -24,6 +24,6 @@ def after_risk_check(state: SessionState) -> Literal["approve", "execute"]:
     return "execute"
 
 
-def after_execute(state: SessionState) -> Literal["decide", "__end__"]:
-    """Loop over bars until the last one."""
-    return "__end__" if state.get("done") else "decide"
+def after_execute(state: SessionState) -> Literal["decide", "reflect"]:
+    """Loop over bars until the last one, then reflect on the session."""
+    return "reflect" if state.get("done") else "decide"

@@ -22,9 +22,9 @@ MAX_MESSAGES = 40
 """Largest LLM message window kept in state (one bar's conversation)."""
 IDENTITY_FIELDS = ("model_id", "signature")
 """State fields that only the database may set: never from a client, a tool or a state update."""
-PROTECTED_FIELDS = (*IDENTITY_FIELDS, "llm")
-"""Identity and the session's AI (copied from the bot when the session starts): a state update or a
-command naming one is refused."""
+PROTECTED_FIELDS = (*IDENTITY_FIELDS, "owner_id", "llm")
+"""Identity, the bot's owner and the session's AI (copied from the bot when the session starts): a
+state update or a command naming one is refused."""
 MAX_LLM_TURNS = 4
 """Model calls allowed per bar before the tool loop is cut off."""
 STEPS_PER_BAR = 2 * MAX_LLM_TURNS + 2
@@ -98,6 +98,9 @@ class SessionState(TypedDict):
     """The trading model (bot) this session trades for; set once, never by a tool."""
     signature: str
     """The model's unique signature, carried with its id for audit and display."""
+    owner_id: NotRequired[int]
+    """The bot's owner (user id), copied from the model row by `start`: the bot's memories live in this
+    user's private store namespace, so memory tools need no database read to find it."""
     llm: NotRequired[AIChoice]
     """The bot's AI when this session started (endpoint name, model, temperature, instructions; never
     a key): the `llm` decider calls this, whatever the bot says now."""
@@ -143,3 +146,5 @@ class SessionState(TypedDict):
     """Model calls made in this bar (the tool loop is bounded)."""
     done: bool
     """True after the last bar."""
+    reflection: NotRequired[str]
+    """The session's closing reflection, as `reflect` wrote it to the bot's memory."""

@@ -66,6 +66,7 @@ async def start(state: SessionState, runtime: Runtime[SessionContext]) -> dict[s
         "start": request.start.isoformat(),
         "end": request.end.isoformat(),
         "decider": request.decider,
+        "owner_id": model["user_id"],
         "llm": ai_of(model),
         "strategy": terms_of(model).strategy.as_json(),
         "start_count": state.get("start_count", 0) + 1,

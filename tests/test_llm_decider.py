@@ -176,6 +176,8 @@ async def test_llm_decider_over_the_real_openai_wire_format(pool, make_model, op
         "cover",
         "cancel_order",
         "get_open_orders",
+        "remember",
+        "recall",
     }
     assert {"symbol", "quantity", "order_type", "limit_price", "take_profit", "stop_loss"} <= set(
         sent_tools["buy"]["properties"]

@@ -4,6 +4,7 @@ from langchain_core.tools import BaseTool
 
 from tools.arithmetic import add, multiply
 from tools.market import get_price, get_price_history
+from tools.memory import recall, remember
 from tools.orders import buy, cancel_order, cover, get_open_orders, sell, short
 from tools.portfolio import get_portfolio
 
@@ -19,6 +20,8 @@ TRADING_TOOLS: list[BaseTool] = [
     cover,
     cancel_order,
     get_open_orders,
+    remember,
+    recall,
 ]
 
 __all__ = [
@@ -32,6 +35,8 @@ __all__ = [
     "get_price",
     "get_price_history",
     "multiply",
+    "recall",
+    "remember",
     "sell",
     "short",
 ]

@@ -20,6 +20,11 @@ SELECT bar_time, equity, benchmark FROM equity_points WHERE thread_id = %s ORDER
 COUNT_SESSION_FILLS = """
 SELECT count(*) AS n FROM fills f JOIN orders o ON o.id = f.order_id WHERE o.thread_id = %s
 """
+SELECT_SESSION_TRADED = """
+SELECT f.symbol, f.side, count(*) AS fills, sum(f.quantity)::bigint AS shares
+FROM fills f JOIN orders o ON o.id = f.order_id WHERE o.thread_id = %s
+GROUP BY f.symbol, f.side ORDER BY f.symbol, f.side
+"""
 SELECT_MODEL_POINTS = """
 SELECT p.thread_id, p.bar_time, p.equity, p.benchmark, s.start_equity, s.mode
 FROM equity_points p JOIN sessions s ON s.thread_id = p.thread_id
@@ -110,6 +115,21 @@ async def session_curve(conn: AsyncConnection[Any], *, thread_id: str) -> list[C
 async def count_session_fills(conn: AsyncConnection[Any], *, thread_id: str) -> int:
     """Fills of one session."""
     return await _count(conn, COUNT_SESSION_FILLS, thread_id)
+
+
+class Traded(TypedDict):
+    """What one session filled of one symbol on one side."""
+
+    symbol: str
+    side: str
+    fills: int
+    shares: int
+
+
+async def session_traded(conn: AsyncConnection[Any], *, thread_id: str) -> list[Traded]:
+    """Fills and shares of one session per symbol and side."""
+    rows = await (await conn.execute(SELECT_SESSION_TRADED, (thread_id,))).fetchall()
+    return [cast(Traded, dict(r)) for r in rows]
 
 
 async def session_performance(

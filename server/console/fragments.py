@@ -16,8 +16,9 @@ from server.console.forms import (
     read_form,
     run_input,
 )
+from server.console.memory import bot_memories
 from server.console.render import templates
-from server.deps import CurrentUser
+from server.deps import CurrentUser, PoolDep, ServicesDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 TRADES_PER_PAGE = 20
@@ -74,7 +75,9 @@ async def create_model(request: Request, api: ApiDep) -> HTMLResponse:
 
 
 @router.get("/fragments/models/{model_id}", response_class=HTMLResponse)
-async def model_panel(request: Request, model_id: int, api: ApiDep) -> HTMLResponse:
+async def model_panel(
+    request: Request, model_id: int, api: ApiDep, user: CurrentUser, pool: PoolDep, services: ServicesDep
+) -> HTMLResponse:
     """Everything on the model page below its header."""
     base = f"/models/{model_id}"
     try:
@@ -90,6 +93,7 @@ async def model_panel(request: Request, model_id: int, api: ApiDep) -> HTMLRespo
     except ApiError as exc:
         raise as_http(exc) from exc
     context = {
+        "memories": await bot_memories(pool, services, user, model_id),
         "model": model,
         "portfolio": portfolio,
         "performance": performance,

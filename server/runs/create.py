@@ -88,7 +88,7 @@ async def _job(
     if body.command is not None:
         update = body.command.update
         if isinstance(update, dict) and set(PROTECTED_FIELDS) & set(update):
-            raise HTTPException(403, "command.update cannot write model_id, signature or llm")
+            raise HTTPException(403, "command.update cannot write model_id, signature, owner_id or llm")
         job.command = body.command.model_dump(exclude_none=True)
         if body.command.resume is not None:
             job.bars_total, job.answers = await _check_resume(
@@ -143,7 +143,12 @@ async def checked_input(
         model = await get_model(conn, model_id=model_id, user_id=user.id)
     if model is None:
         raise HTTPException(404, f"model {model_id} not found")
-    identity = {"model_id": model["id"], "signature": model["signature"], "llm": ai_of(model)}
+    identity = {
+        "model_id": model["id"],
+        "signature": model["signature"],
+        "owner_id": model["user_id"],
+        "llm": ai_of(model),
+    }
     for field in PROTECTED_FIELDS:
         if field in raw and raw[field] != identity[field]:
             raise HTTPException(
