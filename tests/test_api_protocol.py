@@ -19,9 +19,9 @@ ONE_WEEK = {
     "decider": "rule",
 }
 YEAR = {"mode": "daily", "start": "2011-01-03", "end": "2011-12-30", "symbols": ["AAPL"], "decider": "rule"}
-LONG = {
+LONG = {  # about 1,250 bars: still running when the tests act on it, done in seconds after
     "mode": "daily",
-    "start": "2001-01-02",
+    "start": "2008-01-02",
     "end": "2012-12-31",
     "symbols": ["AAPL", "MSFT", "IBM"],
     "decider": "rule",

@@ -10,6 +10,7 @@ run), and each wakes the run's followers through `notify`, so streams and waits 
 it at once. Routers, the executor and the queue ask this module; none writes a status itself.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -105,6 +106,17 @@ WHERE b.thread_id = %(thread)s AND b.checkpoint_ns = f.checkpoint_ns
 
 The checkpointer has no call for "the checkpoints one run wrote" (its `aprune` keeps the latest,
 which here is the run's own), so this one statement does what `aprune` does for the blobs."""
+DELETE_ORPHAN_WRITES = """
+DELETE FROM checkpoint_writes w
+WHERE w.thread_id = %(thread)s AND NOT EXISTS (
+    SELECT 1 FROM checkpoints c
+    WHERE c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns
+      AND c.checkpoint_id = w.checkpoint_id
+)
+"""
+"""Writes whose checkpoint is gone: a cancelled step's writes can land just after a rollback's delete."""
+ORPHAN_GRACE_S = 1.0
+"""How long after a rollback its late writes are looked for again."""
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 
 
@@ -230,9 +242,13 @@ class RunLifecycle:
         thread_id = str(run["thread_id"])
         async with self.pool.connection() as conn:
             await conn.execute(DELETE_RUN_CHECKPOINTS, {"thread": thread_id, "run": str(run["run_id"])})
+            await conn.execute(DELETE_ORPHAN_WRITES, {"thread": thread_id})
             await conn.execute(DELETE_RUN, (run["run_id"],))
             await self._settle(conn, run["thread_id"])
             await notify(conn, str(run["run_id"]))
+        await asyncio.sleep(ORPHAN_GRACE_S)  # the cancelled step's own writes may still have been in flight
+        async with self.pool.connection() as conn:
+            await conn.execute(DELETE_ORPHAN_WRITES, {"thread": thread_id})
 
     async def settle_thread(self, thread_id: UUID) -> None:
         """Thread status outside a finishing run: busy if runs are queued, else interrupted / idle."""
