@@ -103,7 +103,7 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
         portfolio = await mark(
             pool, model_id=bar.model_id, clock=bar.clock, mode=bar.mode, as_of=booked, conn=conn
         )
-        benchmark = await _benchmark_value(pool, state, bar.clock)
+        benchmark = await benchmark_value(pool, state, bar.clock)
         await record_equity(
             conn,
             thread_id=bar.thread_id,
@@ -322,7 +322,7 @@ async def _judge(conn: AsyncConnection[DictRow], bar: _Bar, upcoming: datetime, 
     return len(await open_orders(conn, thread_id=bar.thread_id, start_count=bar.start_count))
 
 
-async def _benchmark_value(pool: Pool, state: SessionState, clock: datetime) -> Decimal:
+async def benchmark_value(pool: Pool, state: SessionState, clock: datetime) -> Decimal:
     """Buy-and-hold value at the clock."""
     benchmark = state["benchmark"]
     shares = {symbol: Decimal(count) for symbol, count in benchmark["shares"].items()}

@@ -7,6 +7,9 @@ Its key is `reflection:{thread}:{start_count}`, so a replay of this node replace
 it wrote before instead of adding a second one.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -14,9 +17,18 @@ from langgraph.runtime import Runtime
 from deciders.llm import llm_reflection
 from graph.context import SessionContext, ledger_thread_of, pool_of
 from graph.state import SessionState
+from nodes.execute import benchmark_value
 from tradegraph import memory
-from tradegraph.metrics import Performance
-from tradegraph.reports import Traded, session_performance, session_traded
+from tradegraph.database import Pool
+from tradegraph.reports import Traded, session_traded
+
+
+@dataclass(frozen=True)
+class Returns:
+    """The session's return and buy-and-hold's, as fractions, from its final state."""
+
+    total: float
+    buy_and_hold: float
 
 
 async def reflect(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
@@ -26,8 +38,8 @@ async def reflect(state: SessionState, runtime: Runtime[SessionContext]) -> dict
     pool = await pool_of(runtime.context)
     thread_id = ledger_thread_of(runtime)
     async with pool.connection() as conn:
-        performance = await session_performance(conn, thread_id=thread_id)
         traded = await session_traded(conn, thread_id=thread_id)
+    performance = await returns_of(state, pool)
     facts = session_facts(state, performance, traded)
     lesson = await llm_reflection(state, runtime, facts) if state["decider"] == "llm" else None
     text = f"{facts} {lesson or what_worked(performance, traded)}"
@@ -46,7 +58,17 @@ async def reflect(state: SessionState, runtime: Runtime[SessionContext]) -> dict
     return {"reflection": text}
 
 
-def session_facts(state: SessionState, performance: Performance | None, traded: list[Traded]) -> str:
+async def returns_of(state: SessionState, pool: Pool) -> Returns | None:
+    """Return and buy-and-hold return at the final mark, from state (the ledger's own figures: the
+    portfolio marked at the last bar, the benchmark fixed at the first); None before any bar."""
+    start = Decimal(state["benchmark"]["start_equity"]) if "benchmark" in state else Decimal(0)
+    if start <= 0 or "portfolio" not in state:
+        return None
+    held = await benchmark_value(pool, state, datetime.fromisoformat(state["clock"]))
+    return Returns(float(Decimal(state["portfolio"]["equity"]) / start - 1), float(held / start - 1))
+
+
+def session_facts(state: SessionState, performance: Returns | None, traded: list[Traded]) -> str:
     """Dates, symbols, what was filled, and the return against buy-and-hold, in one sentence."""
     fills = sum(t["fills"] for t in traded)
     what = ", ".join(
@@ -59,17 +81,14 @@ def session_facts(state: SessionState, performance: Performance | None, traded: 
     )
     if performance is None:
         return f"{head}; no bar was marked."
-    return (
-        f"{head}; return {performance.total_return:+.2%} against buy-and-hold "
-        f"{performance.buy_and_hold_return:+.2%}."
-    )
+    return f"{head}; return {performance.total:+.2%} against buy-and-hold {performance.buy_and_hold:+.2%}."
 
 
-def what_worked(performance: Performance | None, traded: list[Traded]) -> str:
+def what_worked(performance: Returns | None, traded: list[Traded]) -> str:
     """The deterministic lesson: how trading (or holding cash) compared with buy-and-hold."""
     if performance is None:
         return "Nothing to learn: the session marked no bar."
-    gap = (performance.total_return - performance.buy_and_hold_return) * 100
+    gap = (performance.total - performance.buy_and_hold) * 100
     if not traded:
         verdict = "beat" if gap >= 0 else "trailed"
         return f"No trades: holding cash {verdict} buy-and-hold by {abs(gap):.2f} points."
