@@ -82,6 +82,8 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
     pool = await pool_of(runtime.context)
     bar = _Bar(state, runtime, pool)
     upcoming = await next_time(pool, state["symbols"], bar.clock, bar.mode, date.fromisoformat(state["end"]))
+    if state["bar_index"] + 1 >= state["bars_total"]:
+        upcoming = None  # a session trades the bars known when it started (its run's step budget)
     verdicts = state.get("verdicts", [])
     open_left = state.get("open_orders", 0)
     shorts = any(q < 0 for q in state["portfolio"]["positions"].values())

@@ -274,3 +274,39 @@ async def test_pushed_bars_are_listed_and_seen_by_sessions_started_afterwards(se
     await check_session_request(pool, {"start": str(days[30]), "end": str(days[39]), "symbols": [symbol]})
     bars = await daily_bars(pool, symbol)
     assert len(bars) == 40 and bars[0].close == Decimal("20.25")  # appended and corrected bars both seen
+
+
+async def test_a_running_session_keeps_to_the_bars_known_when_it_started(pool, make_model):
+    """Bars that arrive while a session runs (a feed) do not stretch it past the bars it started with:
+    its run's step budget was set for those, and its curve and benchmark cover them."""
+    from graph.builder import persistent_graph
+    from graph.config import run_config
+    from graph.context import SessionContext
+    from tradegraph.market.prices import refresh_changed
+
+    symbol, days = new_symbol(), weekdays(date(2030, 1, 7), 8)
+    insert = (
+        "INSERT INTO daily_bars (symbol, day, open, high, low, close, volume) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    )
+    async with pool.connection() as conn:
+        for i, day in enumerate(days[:5]):
+            p = trend(i)
+            await conn.execute(insert, (symbol, day, p, p + 1, p - 1, p, 1000))
+    model = await make_model()
+    request = input_for(model, symbols=[symbol], start=str(days[0]), end=str(days[-1]))
+    graph, config = persistent_graph(pool), run_config(f"feed-{uuid.uuid4()}", bars_total=5)
+    marked = []
+    async for part in graph.astream(
+        request, config, context=SessionContext(pool=pool), stream_mode="custom", version="v2"
+    ):
+        if part["data"].get("type") == "equity":
+            marked.append(part["data"]["clock"][:10])
+            if len(marked) == 2:  # three more days arrive mid-session, and this process sees them
+                async with pool.connection() as conn:
+                    for i, day in enumerate(days[5:], start=5):
+                        p = trend(i)
+                        await conn.execute(insert, (symbol, day, p, p + 1, p - 1, p, 1000))
+                await refresh_changed(pool, [symbol])
+    state = (await graph.aget_state(config)).values
+    assert marked == [str(d) for d in days[:5]] and state["done"] and state["bars_total"] == 5
