@@ -38,6 +38,7 @@ from tradegraph.execution import (
 )
 from tradegraph.ledger import OrderOutcome, OrderTicket, close_order, open_orders, place_order, record_equity
 from tradegraph.market.prices import bar_at, next_time
+from tradegraph.matching import RestingOrder
 from tradegraph.money import as_text
 from tradegraph.orders import OPEN_STATUSES, ExecutionReport, Verdict, client_order_id, session_prefix
 from tradegraph.valuation import Portfolio, mark, mark_positions, value_holdings
@@ -56,21 +57,43 @@ class _Bar:
         self.model_id = state["model_id"]
         self.mode = state["mode"]
 
-    def order_event(self, outcome: OrderOutcome, ticket: OrderTicket | Judged, clock: datetime) -> None:
-        order = ticket.order if isinstance(ticket, Judged) else ticket
+    def order_event(
+        self,
+        order: OrderTicket | RestingOrder,
+        order_id: int,
+        *,
+        status: str,
+        filled_quantity: int,
+        reason: str,
+        clock: datetime,
+    ) -> None:
+        """Stream one status change of an order."""
         event: OrderEvent = {
             "type": "order",
             "clock": clock.isoformat(),
-            "order_id": outcome.order_id,
-            "client_order_id": outcome.client_order_id,
+            "order_id": order_id,
+            "client_order_id": order.client_order_id,
             "symbol": order.symbol,
             "side": order.side,
             "order_type": order.order_type,
-            "status": outcome.status,
-            "filled_quantity": outcome.filled_quantity,
-            "reason": outcome.reason,
+            "status": status,
+            "filled_quantity": filled_quantity,
+            "reason": reason,
         }
         self.runtime.stream_writer(event)
+
+    def outcome_event(
+        self, order: OrderTicket | RestingOrder, outcome: OrderOutcome, clock: datetime
+    ) -> None:
+        """Stream what the ledger just did with an order."""
+        self.order_event(
+            order,
+            outcome.order_id,
+            status=outcome.status,
+            filled_quantity=outcome.filled_quantity,
+            reason=outcome.reason,
+            clock=clock,
+        )
 
     def fill_event(self, report: ExecutionReport, clock: datetime) -> None:
         event: FillEvent = {"type": "fill", "clock": clock.isoformat(), **report}
@@ -174,7 +197,7 @@ async def _book(
     )
     outcome = await place_order(conn, ticket, fill_at_once(ticket, at_close, terms, verdict["reason"]))
     if ticket.status == "open":
-        bar.order_event(outcome, ticket, bar.clock)
+        bar.outcome_event(ticket, outcome, bar.clock)
     brackets = outcome.filled and (ticket.take_profit is not None or ticket.stop_loss is not None)
     resting = int(outcome.status in OPEN_STATUSES) + 2 * int(brackets)
     return _report(verdict, order_id, outcome=outcome), resting
@@ -186,19 +209,14 @@ async def _close_session_orders(conn: AsyncConnection[DictRow], bar: _Bar) -> No
             conn, order.id, status="cancelled", reason=SESSION_ENDED, bar_time=bar.clock
         )
         if closed and closed[1]:
-            event: OrderEvent = {
-                "type": "order",
-                "clock": bar.state["clock"],
-                "order_id": order.id,
-                "client_order_id": order.client_order_id,
-                "symbol": order.symbol,
-                "side": order.side,
-                "order_type": order.order_type,
-                "status": "cancelled",
-                "filled_quantity": order.filled_quantity,
-                "reason": SESSION_ENDED,
-            }
-            bar.runtime.stream_writer(event)
+            bar.order_event(
+                order,
+                order.id,
+                status="cancelled",
+                filled_quantity=order.filled_quantity,
+                reason=SESSION_ENDED,
+                clock=bar.clock,
+            )
 
 
 async def _margin_call(conn: AsyncConnection[DictRow], bar: _Bar, marked: Portfolio, terms: BotTerms) -> int:
@@ -234,7 +252,7 @@ async def _margin_call(conn: AsyncConnection[DictRow], bar: _Bar, marked: Portfo
             reason=reason,
             time_in_force="gtc",
         )
-        bar.order_event(await place_order(conn, ticket), ticket, bar.clock)
+        bar.outcome_event(ticket, await place_order(conn, ticket), bar.clock)
     return len(calls)
 
 
@@ -302,23 +320,18 @@ async def _judge(conn: AsyncConnection[DictRow], bar: _Bar, upcoming: datetime, 
     judged = await judge_resting(conn, bar.pool, resting, at=upcoming, mode=bar.mode, terms=terms)
     for change in judged:
         order = change.order
-        outcome = change.outcome or OrderOutcome(
-            order_id=order.id,
-            client_order_id=order.client_order_id,
-            status=change.status or "open",
-            rule=order.order_type,
-            reason=change.reason,
-            quantity=0,
-            price=None,
-            notional=None,
-            commission=None,
-            filled_quantity=order.filled_quantity,
-            replayed=False,
-        )
-        bar.order_event(outcome, change, upcoming)
-        if change.outcome is not None:
-            report = _report_for_order(change, change.outcome)
-            bar.fill_event(report, upcoming)
+        if change.outcome is None:
+            bar.order_event(
+                order,
+                order.id,
+                status=change.status or "open",
+                filled_quantity=order.filled_quantity,
+                reason=change.reason,
+                clock=upcoming,
+            )
+            continue
+        bar.outcome_event(order, change.outcome, upcoming)
+        bar.fill_event(_report_for_order(change, change.outcome), upcoming)
     if not judged:
         return len(resting)
     return len(await open_orders(conn, thread_id=bar.thread_id, start_count=bar.start_count))

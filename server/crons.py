@@ -17,7 +17,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,7 +31,7 @@ from server.runs.create import create_run
 from server.runs.lifecycle import RunLifecycle
 from server.schemas import RunCreate
 from server.store import threads as thread_store
-from tradegraph.accounts import User
+from tradegraph.accounts import User, user_profile
 from tradegraph.database import Pool
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,11 @@ LIMIT 20 FOR UPDATE OF f SKIP LOCKED
 """
 SET_OUTCOME = "UPDATE cron_fires SET outcome = %s WHERE cron_id = %s AND due_at = %s"
 RUN_EXISTS = "SELECT 1 FROM runs WHERE run_id = %s"
-SELECT_USER = "SELECT id, name, is_admin FROM users WHERE id = %s"
-SORTABLE = ("cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date", "end_time")
-CRON_FIELDS = (
+SortBy = Literal[
+    "cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date", "end_time"
+]
+"""The columns crons can be sorted by."""
+CronField = Literal[
     "cron_id",
     "assistant_id",
     "thread_id",
@@ -92,7 +94,10 @@ CRON_FIELDS = (
     "next_run_date",
     "metadata",
     "enabled",
-)
+]
+"""The fields of a cron object, in the protocol's order (what `select` may name)."""
+SORTABLE: tuple[SortBy, ...] = get_args(SortBy)
+CRON_FIELDS: tuple[CronField, ...] = get_args(CronField)
 
 
 class InvalidCron(ValueError):
@@ -121,7 +126,7 @@ def next_run(schedule: str, timezone: str, after: datetime, end_time: datetime |
     return None if end_time is not None and due > end_time else due
 
 
-def cron_json(row: dict[str, Any], select: list[str] | None = None) -> dict[str, Any]:
+def cron_json(row: dict[str, Any], select: list[CronField] | None = None) -> dict[str, Any]:
     """A crons row as the protocol shows it (only the `select`ed fields when given)."""
     shown: dict[str, Any] = {}
     for field in select or CRON_FIELDS:
@@ -194,7 +199,7 @@ async def search_crons(
     thread_id: UUID | None = None,
     enabled: bool | None = None,
     metadata: dict[str, Any] | None = None,
-    sort_by: str = "created_at",
+    sort_by: SortBy = "created_at",
     sort_order: Literal["asc", "desc"] = "desc",
     limit: int = 10,
     offset: int = 0,
@@ -289,9 +294,8 @@ class CronScheduler:
         cron, payload = fire.cron, fire.cron["payload"]
         try:
             async with self.pool.connection() as conn:
-                row = await (await conn.execute(SELECT_USER, (cron["user_id"],))).fetchone()
-                assert row is not None, "a cron is deleted with its user"
-                user = User(id=row["id"], name=row["name"], is_admin=row["is_admin"])
+                owner = await user_profile(conn, user_id=cron["user_id"])  # a cron goes with its user
+                user = User(id=owner["id"], name=owner["name"], is_admin=owner["is_admin"])
                 if cron["thread_id"] is None:
                     ttl = (
                         thread_store.ThreadTTL(DELETE_AFTER_MINUTES, "delete")

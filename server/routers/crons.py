@@ -14,8 +14,10 @@ from pydantic import Field
 
 from server.crons import (
     DEFAULT_TIMEZONE,
+    CronField,
     InvalidCron,
     OnRunCompleted,
+    SortBy,
     checked_schedule,
     count_crons,
     cron_json,
@@ -84,27 +86,6 @@ class CronPatch(Body):
     timezone: str | None = None
     durability: Literal["sync", "async", "exit"] | None = None
     stream_mode: Any = None
-
-
-SortBy = Literal[
-    "cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date", "end_time"
-]
-CronField = Literal[
-    "cron_id",
-    "assistant_id",
-    "thread_id",
-    "on_run_completed",
-    "end_time",
-    "schedule",
-    "timezone",
-    "created_at",
-    "updated_at",
-    "payload",
-    "user_id",
-    "next_run_date",
-    "metadata",
-    "enabled",
-]
 
 
 class CronSearch(Body):
@@ -223,7 +204,7 @@ async def search(body: CronSearch, user: CurrentUser, pool: PoolDep) -> list[dic
             limit=body.limit,
             offset=body.offset,
         )
-    return [cron_json(r, list(body.select) if body.select else None) for r in rows]
+    return [cron_json(r, body.select) for r in rows]
 
 
 @router.post("/runs/crons/count")
