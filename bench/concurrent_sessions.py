@@ -80,6 +80,9 @@ KEPT_TABLES = (
 )
 
 
+RUNS_INSERTED = "SELECT extract(epoch FROM created_at) - %s FROM runs"
+
+
 @dataclass
 class Bot:
     key: str
@@ -90,6 +93,9 @@ class Bot:
 class Session:
     bot: Bot
     thread_id: str = ""
+    client: Any = None
+    """The bot's `langgraph_sdk` client, made before the clock starts (making one costs ~20 ms of the
+    benchmark's CPU: made at the start of each stream, 100 of them delayed the last request by 2 s)."""
     started_s: float | None = None
     first_bar_s: float | None = None
     ended_s: float | None = None
@@ -117,15 +123,14 @@ async def create_bots(url: str, users: int, models: int) -> list[Bot]:
 
 
 async def create_thread(base_url: str, session: Session) -> None:
-    client = get_client(url=base_url, api_key=session.bot.key)
-    thread = await client.threads.create(metadata={"model_id": session.bot.model["id"]})
+    session.client = get_client(url=base_url, api_key=session.bot.key, timeout=600)
+    thread = await session.client.threads.create(metadata={"model_id": session.bot.model["id"]})
     session.thread_id = thread["thread_id"]
 
 
 async def stream_one(base_url: str, session: Session, t0: float) -> None:
-    client = get_client(url=base_url, api_key=session.bot.key, timeout=600)
     try:
-        async for part in client.runs.stream(
+        async for part in session.client.runs.stream(
             session.thread_id, "trading_session", input=SESSION, stream_mode=["custom"]
         ):
             if part.event == "metadata" and session.started_s is None:
@@ -144,6 +149,12 @@ async def stream_one(base_url: str, session: Session, t0: float) -> None:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -199,6 +210,12 @@ def start_workers(
     ]
 
 
+def runs_inserted(url: str, since: float) -> list[float]:
+    """Seconds from the first request until each run's row was inserted (the database's clock)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [float(row[0]) for row in conn.execute(RUNS_INSERTED, (since,)).fetchall()]
+
+
 def run_retention_now(url: str) -> subprocess.CompletedProcess[str]:
     """`tradegraph retention --now`: prune every settled thread, drop every finished run's events."""
     return subprocess.run(
@@ -236,9 +253,13 @@ async def measure(args: argparse.Namespace, url: str) -> int:
             await asyncio.sleep(2.0 if workers else 0.0)  # workers register with the queue
             sessions = [Session(bot) for bot in bots]
             await asyncio.gather(*(create_thread(server.url, s) for s in sessions))
-            started = time.perf_counter()
+            pids = [server.process.pid, *(w.pid for w in workers)]
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            started, started_at = time.perf_counter(), time.time()
             await asyncio.gather(*(stream_one(server.url, s, started) for s in sessions))
             wall = time.perf_counter() - started
+            server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            inserted = runs_inserted(url, started_at)
             rss = {"serve": peak_rss_mib(server.process.pid)}
             rss.update({f"worker {i + 1}": peak_rss_mib(w.pid) for i, w in enumerate(workers)})
         finally:
@@ -267,6 +288,7 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     print(f"server: 1 serve + {args.extra_workers} workers, {args.slots} run slots per process, env {env}")
     print(f"server code: {args.server_root}")
     print(f"aggregate: {total_bars} bars in {wall:.1f} s = {total_bars / wall:.0f} bars/s")
+    print(f"server CPU (all its processes): {server_cpu:.1f} s, {server_cpu * 1000 / total_bars:.2f} ms per bar")
     if first:
         print(
             f"first bar: p50 {statistics.median(first):.2f} s, p99 {percentile(first, 0.99):.2f} s, "
@@ -275,6 +297,8 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     if started:
         p50, p99 = statistics.median(started), percentile(started, 0.99)
         print(f"run started (metadata event): p50 {p50:.2f} s, p99 {p99:.2f} s")
+    p50, p99 = statistics.median(inserted), percentile(inserted, 0.99)
+    print(f"run inserted (by the API): p50 {p50:.2f} s, p99 {p99:.2f} s")
     ends = [s.ended_s for s in sessions if s.ended_s is not None]
     print(f"session end: first {min(ends):.1f} s, last {max(ends):.1f} s")
     print("peak RSS: " + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in rss.items()))

@@ -1,7 +1,8 @@
 """Assemble the session graph.
 
-start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> next bar; after the last bar,
-reflect (the session's reflection in the bot's memory).
+start -> decide (<-> tools) -> risk_check -> [approve] -> execute -> next bar; a `rule` session with
+an empty book holds through its quiet bars in one `hold` step; after the last bar, reflect (the
+session's reflection in the bot's memory).
 """
 
 from typing import Any
@@ -14,11 +15,12 @@ from langgraph.types import RetryPolicy
 
 from graph.checkpointer import ResilientPostgresSaver
 from graph.context import SessionContext
-from graph.routes import after_decide, after_execute, after_risk_check
+from graph.routes import after_decide, after_execute, after_hold, after_risk_check
 from graph.state import SessionInput, SessionState
 from nodes.approve import approve
 from nodes.decide import decide
 from nodes.execute import execute
+from nodes.hold import hold
 from nodes.reflect import reflect
 from nodes.risk_check import risk_check
 from nodes.start import start
@@ -40,6 +42,7 @@ def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, Sess
     builder.add_node("risk_check", risk_check, retry_policy=DATABASE_RETRY)
     builder.add_node("approve", approve, retry_policy=DATABASE_RETRY)
     builder.add_node("execute", execute, retry_policy=DATABASE_RETRY)
+    builder.add_node("hold", hold, retry_policy=DATABASE_RETRY)
     builder.add_node("reflect", reflect, retry_policy=DATABASE_RETRY)
     builder.add_edge(START, "start")
     builder.add_edge("start", "decide")
@@ -47,7 +50,8 @@ def build_graph() -> StateGraph[SessionState, SessionContext, SessionInput, Sess
     builder.add_edge("tools", "decide")
     builder.add_conditional_edges("risk_check", after_risk_check)
     builder.add_edge("approve", "execute")
-    builder.add_conditional_edges("execute", after_execute, {"decide": "decide", "reflect": "reflect"})
+    builder.add_conditional_edges("execute", after_execute, ["hold", "decide", "reflect"])
+    builder.add_conditional_edges("hold", after_hold, ["decide", "reflect"])
     builder.add_edge("reflect", END)
     return builder
 

@@ -5,10 +5,13 @@ console's `server/console/static/live.js` (which follows these shapes field for 
 event carries its `type` and the session `clock` (ISO 8601, New York time) of the bar it is about.
 """
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from typing_extensions import TypedDict
 
+from tradegraph.money import as_text
 from tradegraph.orders import ExecutionReport, Verdict
 
 
@@ -21,6 +24,20 @@ class DecisionEvent(TypedDict):
     decider: str
     status: Literal["ok", "failed"]
     reason: str
+
+
+def decision_event(
+    *, clock: datetime, bar_index: int, decider: str, status: Literal["ok", "failed"], reason: str
+) -> DecisionEvent:
+    """The decision event of a bar."""
+    return {
+        "type": "decision",
+        "clock": clock.isoformat(),
+        "bar_index": bar_index,
+        "decider": decider,
+        "status": status,
+        "reason": reason,
+    }
 
 
 class VerdictEvent(Verdict):
@@ -47,6 +64,21 @@ class EquityEvent(TypedDict):
     equity: str
     cash: str
     benchmark: str
+
+
+def equity_event(
+    *, clock: datetime, bar_index: int, bars_total: int, equity: str, cash: str, benchmark: Decimal
+) -> EquityEvent:
+    """The equity event that ends a bar."""
+    return {
+        "type": "equity",
+        "clock": clock.isoformat(),
+        "bar_index": bar_index,
+        "bars_total": bars_total,
+        "equity": equity,
+        "cash": cash,
+        "benchmark": as_text(benchmark),
+    }
 
 
 class OrderEvent(TypedDict):

@@ -24,6 +24,24 @@ def after_risk_check(state: SessionState) -> Literal["approve", "execute"]:
     return "execute"
 
 
-def after_execute(state: SessionState) -> Literal["decide", "reflect"]:
-    """Loop over bars until the last one, then reflect on the session."""
+def after_execute(state: SessionState) -> Literal["hold", "decide", "reflect"]:
+    """Loop over bars until the last one, then reflect on the session; a `rule` session with an
+    empty book may hold through quiet bars in one step."""
+    if state.get("done"):
+        return "reflect"
+    return "hold" if may_hold(state) else "decide"
+
+
+def after_hold(state: SessionState) -> Literal["decide", "reflect"]:
+    """After a quiet stretch: the bar that ended it goes to `decide`, unless the session is over."""
     return "reflect" if state.get("done") else "decide"
+
+
+def may_hold(state: SessionState) -> bool:
+    """Whether the next bars can be quiet: the `rule` decider, nothing resting, nothing short (no
+    order to judge, fee to charge or margin to call; only the crossover can make a bar busy)."""
+    return (
+        state["decider"] == "rule"
+        and not state.get("open_orders")
+        and all(quantity >= 0 for quantity in state["portfolio"]["positions"].values())
+    )

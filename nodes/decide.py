@@ -1,5 +1,6 @@
 """decide: ask this session's decider (`rule` or `llm`) what to trade at the current bar."""
 
+from datetime import datetime
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -7,7 +8,7 @@ from langgraph.runtime import Runtime
 from deciders.llm import llm_decide
 from deciders.rule import rule_decide
 from graph.context import SessionContext
-from graph.events import DecisionEvent
+from graph.events import decision_event
 from graph.state import SessionState
 
 
@@ -17,14 +18,6 @@ async def decide(state: SessionState, runtime: Runtime[SessionContext]) -> dict[
         update = await llm_decide(state, runtime)
     else:
         update = await rule_decide(state, runtime)
-    decision = update["decision"]
-    event: DecisionEvent = {
-        "type": "decision",
-        "clock": state["clock"],
-        "bar_index": state["bar_index"],
-        "decider": decision["decider"],
-        "status": decision["status"],
-        "reason": decision["reason"],
-    }
-    runtime.stream_writer(event)
+    clock = datetime.fromisoformat(state["clock"])
+    runtime.stream_writer(decision_event(clock=clock, bar_index=state["bar_index"], **update["decision"]))
     return update

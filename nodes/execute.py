@@ -12,7 +12,7 @@ the order's last judged bar, fees on (session, bar, symbol). A replay of this no
 a crash before or after a commit, even under `durability="exit"`) changes nothing twice.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -21,8 +21,9 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from graph.context import SessionContext, after_bar, bar_start, ledger_thread_of, pool_of
-from graph.events import EquityEvent, FeeEvent, FillEvent, OrderEvent
+from graph.events import FeeEvent, FillEvent, OrderEvent, equity_event
 from graph.state import SessionState
+from nodes.bars import benchmark_value, upcoming_bar
 from nodes.risk_check import verdict_event
 from tradegraph.accounts import BotTerms, get_model, terms_of
 from tradegraph.approval import REVIEW_RULE
@@ -36,12 +37,20 @@ from tradegraph.execution import (
     margin_call,
     order_ticket,
 )
-from tradegraph.ledger import OrderOutcome, OrderTicket, close_order, open_orders, place_order, record_equity
-from tradegraph.market.prices import bar_at, next_time
+from tradegraph.ledger import (
+    EquityPoint,
+    OrderOutcome,
+    OrderTicket,
+    close_order,
+    open_orders,
+    place_order,
+    record_equity,
+)
+from tradegraph.market.prices import bar_at
 from tradegraph.matching import RestingOrder
 from tradegraph.money import as_text
 from tradegraph.orders import OPEN_STATUSES, ExecutionReport, Verdict, client_order_id, session_prefix
-from tradegraph.valuation import Portfolio, mark, mark_positions, value_holdings
+from tradegraph.valuation import Portfolio, mark, mark_positions
 
 SESSION_ENDED = "the session ended at its last bar; open orders do not outlive their session"
 
@@ -104,9 +113,7 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
     """Apply this bar's verdicts to the ledger, mark the portfolio and the benchmark, open the next bar."""
     pool = await pool_of(runtime.context)
     bar = _Bar(state, runtime, pool)
-    upcoming = await next_time(pool, state["symbols"], bar.clock, bar.mode, date.fromisoformat(state["end"]))
-    if state["bar_index"] + 1 >= state["bars_total"]:
-        upcoming = None  # a session trades the bars known when it started (its run's step budget)
+    upcoming = await upcoming_bar(pool, state, bar.clock, state["bar_index"])
     verdicts = state.get("verdicts", [])
     open_left = state.get("open_orders", 0)
     shorts = any(q < 0 for q in state["portfolio"]["positions"].values())
@@ -133,22 +140,20 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
             conn,
             thread_id=bar.thread_id,
             model_id=bar.model_id,
-            bar_time=bar.clock,
-            equity=Decimal(portfolio["equity"]),
-            benchmark=benchmark,
+            points=[EquityPoint(bar.clock, Decimal(portfolio["equity"]), benchmark)],
         )
         if upcoming is not None and any(q < 0 for q in portfolio["positions"].values()):
             open_left += await _margin_call(conn, bar, portfolio, terms)
-    equity_event: EquityEvent = {
-        "type": "equity",
-        "clock": state["clock"],
-        "bar_index": state["bar_index"],
-        "bars_total": state["bars_total"],
-        "equity": portfolio["equity"],
-        "cash": portfolio["cash"],
-        "benchmark": as_text(benchmark),
-    }
-    runtime.stream_writer(equity_event)
+    runtime.stream_writer(
+        equity_event(
+            clock=bar.clock,
+            bar_index=state["bar_index"],
+            bars_total=state["bars_total"],
+            equity=portfolio["equity"],
+            cash=portfolio["cash"],
+            benchmark=benchmark,
+        )
+    )
     if upcoming is None:
         return {"fills": reports, "portfolio": portfolio, "done": True, "open_orders": 0}
     return {"fills": reports, **await _next_bar(bar, portfolio, upcoming, terms, open_left)}
@@ -335,16 +340,6 @@ async def _judge(conn: AsyncConnection[DictRow], bar: _Bar, upcoming: datetime, 
     if not judged:
         return len(resting)
     return len(await open_orders(conn, thread_id=bar.thread_id, start_count=bar.start_count))
-
-
-async def benchmark_value(pool: Pool, state: SessionState, clock: datetime) -> Decimal:
-    """Buy-and-hold value at the clock."""
-    benchmark = state["benchmark"]
-    shares = {symbol: Decimal(count) for symbol, count in benchmark["shares"].items()}
-    valued = await value_holdings(
-        pool, cash=Decimal(benchmark["cash"]), quantities=shares, clock=clock, mode=state["mode"]
-    )
-    return valued.equity
 
 
 def _report(

@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from deciders.llm import llm_reflection
 from graph.context import SessionContext, ledger_thread_of, pool_of
 from graph.state import SessionState
-from nodes.execute import benchmark_value
+from nodes.bars import benchmark_value
 from tradegraph import memory
 from tradegraph.database import Pool
 from tradegraph.reports import Traded, session_traded

@@ -11,6 +11,7 @@ and each is idempotent on its own key, so a replayed node (resume, retry, crash)
 Cash always equals the initial cash minus buys, plus sells, minus commissions and borrow fees.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -86,7 +87,9 @@ SELECT_BOOK = _HOLDINGS + _FILLS_ON_DAY + _OF_MODEL
 """Cash, positions, the day's fill count and the open orders in one round trip (what a risk check reads)."""
 UPSERT_EQUITY = """
 INSERT INTO equity_points (thread_id, model_id, bar_time, equity, benchmark)
-VALUES (%s, %s, %s, %s, %s)
+SELECT %(thread_id)s, %(model_id)s, p.bar_time, p.equity, p.benchmark
+FROM unnest(%(bar_times)s::timestamp[], %(equities)s::numeric[], %(benchmarks)s::numeric[])
+     AS p (bar_time, equity, benchmark)
 ON CONFLICT (thread_id, bar_time) DO UPDATE SET equity = EXCLUDED.equity,
                                                benchmark = EXCLUDED.benchmark
 """
@@ -368,14 +371,24 @@ async def book_at(conn: AsyncConnection[Any], *, model_id: int, day: datetime, a
     )
 
 
+@dataclass(frozen=True)
+class EquityPoint:
+    """The mark-to-market of one bar: the portfolio's equity and buy-and-hold's, at the bar's close."""
+
+    bar_time: datetime
+    equity: Decimal
+    benchmark: Decimal
+
+
 async def record_equity(
-    conn: AsyncConnection[Any],
-    *,
-    thread_id: str,
-    model_id: int,
-    bar_time: datetime,
-    equity: Decimal,
-    benchmark: Decimal,
+    conn: AsyncConnection[Any], *, thread_id: str, model_id: int, points: Sequence[EquityPoint]
 ) -> None:
-    """Store the mark-to-market of one bar (replays overwrite with the same values)."""
-    await conn.execute(UPSERT_EQUITY, (thread_id, model_id, bar_time, equity, benchmark))
+    """Store the marks of one or more bars in one statement (replays overwrite with the same values)."""
+    params = {
+        "thread_id": thread_id,
+        "model_id": model_id,
+        "bar_times": [p.bar_time for p in points],
+        "equities": [p.equity for p in points],
+        "benchmarks": [p.benchmark for p in points],
+    }
+    await conn.execute(UPSERT_EQUITY, params)

@@ -219,9 +219,9 @@ async def session_times(pool: Pool, symbols: list[str], start: date, end: date, 
     """The session clock's ticks: bar close times between start and end where any symbol traded."""
     days: set[date] = set()
     for symbol in symbols:
-        for bar in await daily_bars(pool, symbol):
-            if start <= bar.time.date() <= end:
-                days.add(bar.time.date())
+        series = await _series_of(pool, symbol)
+        first = bisect.bisect_left(series.times, datetime.combine(start, time()))
+        days.update(t.date() for t in series.times[first : _index_at(series, end) + 1])
     if mode == "daily":
         return [datetime.combine(d, DAILY_CLOSE) for d in sorted(days)]
     return [t for d in sorted(days) for t in minute_times(datetime.combine(d, time()))]
