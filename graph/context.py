@@ -1,6 +1,6 @@
 """Per-run dependencies: passed on every invocation and resume, never checkpointed, never identity."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +23,10 @@ class SessionContext:
 
     on_llm_call: Callable[[float, bool], None] | None = None
     """Told the seconds and the failure of each model call of the `llm` decider (for the server's metrics)."""
+
+    give_way: Callable[[], Awaitable[None]] | None = None
+    """Awaited between the quiet bars of a `hold` stretch: the server lets sessions that have not shown
+    a bar yet go first (`server/runs/priority.py`); None only lets other tasks run."""
 
 
 async def pool_of(context: SessionContext | None) -> Pool:

@@ -37,6 +37,7 @@ checkpointed at least this often (a quiet stretch longer than this goes on after
 async def hold(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
     """Mark the quiet bars from the current one on, and open the first bar that is not quiet."""
     pool = await pool_of(runtime.context)
+    give_way = runtime.context.give_way if runtime.context else None
     portfolio = state["portfolio"]
     cash, positions = Decimal(portfolio["cash"]), portfolio["positions"]
     clock, index = datetime.fromisoformat(state["clock"]), state["bar_index"]
@@ -73,7 +74,7 @@ async def hold(state: SessionState, runtime: Runtime[SessionContext]) -> dict[st
         )
         clock, index = upcoming, index + 1
         update.update(clock=clock.isoformat(), bar_index=index, portfolio=portfolio)
-        await asyncio.sleep(0)  # other sessions' steps run between bars
+        await (give_way() if give_way else asyncio.sleep(0))  # other sessions run between bars
     if points:
         async with pool.connection() as conn:
             await record_equity(

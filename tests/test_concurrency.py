@@ -12,19 +12,21 @@ from tests.support.server import ServerProcess
 from tradegraph.database import make_pool
 
 SESSIONS = 50
-A_MONTH = {
+A_QUARTER = {
     "mode": "daily",
     "start": "2012-01-03",
-    "end": "2012-01-31",
+    "end": "2012-03-30",
     "symbols": ["AAPL", "MSFT", "IBM"],
     "decider": "rule",
 }
-BARS = 20  # trading days in January 2012
+BARS = 62  # trading days in the first quarter of 2012
 
 
 async def test_fifty_sessions_started_together_all_progress_before_any_finishes(own_database_url):
     """With the default run slots, no session waits for another to finish: every one has streamed its
-    first bar before the first one ends (run two at a time, the last would start after 24 ended)."""
+    first bar before the first one ends (run two at a time, the last would start after 24 ended).
+    Sessions last a quarter: a month's quiet bars take one `hold` step, and 20-bar sessions that
+    started first had ended before the last ones started."""
     server = ServerProcess(
         own_database_url,
         ARTIFACTS / "concurrency.log",
@@ -41,7 +43,7 @@ async def test_fifty_sessions_started_together_all_progress_before_any_finishes(
         thread = await client.threads.create(metadata={"model_id": model["id"]})
         await ready.wait()
         async for part in client.runs.stream(
-            thread["thread_id"], "trading_session", input=A_MONTH, stream_mode=["custom"]
+            thread["thread_id"], "trading_session", input=A_QUARTER, stream_mode=["custom"]
         ):
             assert part.event != "error", part.data
             if part.event == "custom" and part.data["type"] == "equity":

@@ -24,6 +24,7 @@ from server import metrics
 from server.runs.events import EventWriter, next_seq
 from server.runs.job import RunJob
 from server.runs.lifecycle import RunLifecycle
+from server.runs.priority import FirstBars, Newcomer
 from server.runs.translate import graph_modes, to_events
 from server.store import runs as run_store
 from server.store.runs import RunRow
@@ -71,6 +72,7 @@ class RunExecutor:
         webhooks: RunEndListener | None = None,
     ) -> None:
         self.pool, self.graph, self.lifecycle, self.webhooks = pool, graph, lifecycle, webhooks
+        self.first_bars = FirstBars()
 
     async def execute(self, run_id: UUID) -> None:
         """Execute (or continue) one run to its end, cancellation or failure."""
@@ -138,10 +140,22 @@ class RunExecutor:
                 payload = None  # continue from where this run got to; never re-send a consumed command
             if payload is None or run["attempt"] > 1 or job.command:
                 await self._forget_cancelled_tasks(run["thread_id"], snapshot, forget_answer=payload is None)
+        newcomer = await self.first_bars.starting()
+        try:
+            await self._stream_parts(run, job, payload, writer, newcomer)
+        finally:
+            newcomer.arrived()
+
+    async def _stream_parts(
+        self, run: RunRow, job: RunJob, payload: Any, writer: EventWriter, newcomer: Newcomer
+    ) -> None:
+        context = SessionContext(
+            pool=self.pool, on_llm_call=metrics.llm_call, give_way=self.first_bars.give_way
+        )
         async for part in self.graph.astream(
             payload,
             self.config_of(run, job),
-            context=SessionContext(pool=self.pool, on_llm_call=metrics.llm_call),
+            context=context,
             stream_mode=graph_modes([*job.stream_mode, "custom"]),  # custom always: metrics count its events
             interrupt_before=job.interrupt_before,
             interrupt_after=job.interrupt_after,
@@ -150,6 +164,8 @@ class RunExecutor:
         ):
             if part["type"] == "custom":
                 metrics.observe_custom(part["data"])
+                if part["data"].get("type") == "equity":
+                    newcomer.arrived()
             for event, data in to_events(part, job.stream_mode):
                 writer.emit(event, data)
 
