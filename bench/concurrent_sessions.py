@@ -288,7 +288,8 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     print(f"server: 1 serve + {args.extra_workers} workers, {args.slots} run slots per process, env {env}")
     print(f"server code: {args.server_root}")
     print(f"aggregate: {total_bars} bars in {wall:.1f} s = {total_bars / wall:.0f} bars/s")
-    print(f"server CPU (all its processes): {server_cpu:.1f} s, {server_cpu * 1000 / total_bars:.2f} ms per bar")
+    per_bar_ms = server_cpu * 1000 / total_bars
+    print(f"server CPU (all its processes): {server_cpu:.1f} s, {per_bar_ms:.2f} ms per bar")
     if first:
         print(
             f"first bar: p50 {statistics.median(first):.2f} s, p99 {percentile(first, 0.99):.2f} s, "
