@@ -157,6 +157,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by every PostgreSQL process of this machine (its backends come and go,
+    so this undercounts backends that exited; the benchmark's own database is the only busy one)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def peak_rss_mib(pid: int) -> float:
     """VmHWM (peak resident set) of a live process, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -255,10 +270,13 @@ async def measure(args: argparse.Namespace, url: str) -> int:
             await asyncio.gather(*(create_thread(server.url, s) for s in sessions))
             pids = [server.process.pid, *(w.pid for w in workers)]
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            clients_before, postgres_before = time.process_time(), postgres_cpu_seconds()
             started, started_at = time.perf_counter(), time.time()
             await asyncio.gather(*(stream_one(server.url, s, started) for s in sessions))
             wall = time.perf_counter() - started
             server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            clients_cpu = time.process_time() - clients_before
+            postgres_cpu = postgres_cpu_seconds() - postgres_before
             inserted = runs_inserted(url, started_at)
             rss = {"serve": peak_rss_mib(server.process.pid)}
             rss.update({f"worker {i + 1}": peak_rss_mib(w.pid) for i, w in enumerate(workers)})
@@ -290,6 +308,7 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     print(f"aggregate: {total_bars} bars in {wall:.1f} s = {total_bars / wall:.0f} bars/s")
     per_bar_ms = server_cpu * 1000 / total_bars
     print(f"server CPU (all its processes): {server_cpu:.1f} s, {per_bar_ms:.2f} ms per bar")
+    print(f"other CPU meanwhile: PostgreSQL {postgres_cpu:.1f} s, the 100 clients {clients_cpu:.1f} s")
     if first:
         print(
             f"first bar: p50 {statistics.median(first):.2f} s, p99 {percentile(first, 0.99):.2f} s, "

@@ -25,8 +25,8 @@ class SessionContext:
     """Told the seconds and the failure of each model call of the `llm` decider (for the server's metrics)."""
 
     give_way: Callable[[], Awaitable[None]] | None = None
-    """Awaited between the quiet bars of a `hold` stretch: the server lets sessions that have not shown
-    a bar yet go first (`server/runs/priority.py`); None only lets other tasks run."""
+    """Awaited before each bar (`decide`, and between the quiet bars of `hold`): the server lets
+    sessions that have not shown a bar yet go first (`server/runs/priority.py`)."""
 
 
 async def pool_of(context: SessionContext | None) -> Pool:
@@ -56,3 +56,9 @@ def bar_start(runtime: Runtime[SessionContext], *, start_count: int, clock: date
 def after_bar(runtime: Runtime[SessionContext], *, start_count: int, clock: datetime) -> BarStart:
     """The ledger once this session's bar at `clock` is booked (later bars' fills left out)."""
     return bar_start(runtime, start_count=start_count, clock=clock + timedelta(microseconds=1))
+
+
+async def give_way(context: SessionContext | None) -> None:
+    """Let sessions that have not shown a bar yet go first, when the server asks for it."""
+    if context is not None and context.give_way is not None:
+        await context.give_way()

@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from deciders.rule import crossover_at
-from graph.context import SessionContext, ledger_thread_of, pool_of
+from graph.context import SessionContext, give_way, ledger_thread_of, pool_of
 from graph.events import decision_event, equity_event
 from graph.state import SessionState
 from nodes.bars import benchmark_value, upcoming_bar
@@ -37,7 +37,6 @@ checkpointed at least this often (a quiet stretch longer than this goes on after
 async def hold(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, Any]:
     """Mark the quiet bars from the current one on, and open the first bar that is not quiet."""
     pool = await pool_of(runtime.context)
-    give_way = runtime.context.give_way if runtime.context else None
     portfolio = state["portfolio"]
     cash, positions = Decimal(portfolio["cash"]), portfolio["positions"]
     clock, index = datetime.fromisoformat(state["clock"]), state["bar_index"]
@@ -74,7 +73,8 @@ async def hold(state: SessionState, runtime: Runtime[SessionContext]) -> dict[st
         )
         clock, index = upcoming, index + 1
         update.update(clock=clock.isoformat(), bar_index=index, portfolio=portfolio)
-        await (give_way() if give_way else asyncio.sleep(0))  # other sessions run between bars
+        await give_way(runtime.context)
+        await asyncio.sleep(0)  # other sessions run between bars
     if points:
         async with pool.connection() as conn:
             await record_equity(

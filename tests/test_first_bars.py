@@ -38,12 +38,15 @@ async def test_only_so_many_start_up_at_once():
 
 async def test_an_established_session_waits_for_a_newcomers_first_bar():
     first_bars = FirstBars()
-    await asyncio.wait_for(first_bars.give_way(), 0.05)  # nobody new: no wait
-    arrival = await first_bars.starting()
-    waiting = asyncio.create_task(first_bars.give_way())
+    established = await first_bars.starting()
+    established.arrived()
+    await asyncio.wait_for(established.give_way(), 0.05)  # nobody new: no wait
+    newcomer = await first_bars.starting()
+    await asyncio.wait_for(newcomer.give_way(), 0.05)  # a newcomer never waits, not even for itself
+    waiting = asyncio.create_task(established.give_way())
     await asyncio.sleep(0.05)
     assert not waiting.done(), "it gives way while a newcomer is before its first bar"
-    arrival.arrived()
+    newcomer.arrived()
     await asyncio.wait_for(waiting, 0.5)
 
 
@@ -51,12 +54,14 @@ async def test_giving_way_and_being_new_are_both_bounded(monkeypatch: pytest.Mon
     monkeypatch.setattr(priority, "MAX_WAIT_S", 0.05)
     monkeypatch.setattr(priority, "NEWCOMER_S", 0.2)
     first_bars = FirstBars()
+    established = await first_bars.starting()
+    established.arrived()
     await first_bars.starting()  # never shows a bar (an llm session waiting on its model)
     loop = asyncio.get_running_loop()
     began = loop.time()
-    await first_bars.give_way()
+    await established.give_way()
     assert 0.04 <= loop.time() - began < 0.15, "one wait lasts at most MAX_WAIT_S"
     await asyncio.sleep(0.2)
     began = loop.time()
-    await first_bars.give_way()
+    await established.give_way()
     assert loop.time() - began < 0.02, "after NEWCOMER_S the run no longer counts as new"

@@ -149,9 +149,7 @@ class RunExecutor:
     async def _stream_parts(
         self, run: RunRow, job: RunJob, payload: Any, writer: EventWriter, newcomer: Newcomer
     ) -> None:
-        context = SessionContext(
-            pool=self.pool, on_llm_call=metrics.llm_call, give_way=self.first_bars.give_way
-        )
+        context = SessionContext(pool=self.pool, on_llm_call=metrics.llm_call, give_way=newcomer.give_way)
         async for part in self.graph.astream(
             payload,
             self.config_of(run, job),

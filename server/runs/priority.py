@@ -3,11 +3,11 @@
 When 100 sessions start at once, interleaving them all step by step makes every client wait for
 every other session's start-up before it sees a bar. Instead, runs start up a few at a time
 (STARTING_AT_ONCE), in the order they were taken, and a session past its first bar gives way
-(`give_way`, awaited by `hold` between quiet bars) while any run of the process is still before
-its first bar: a newcomer's first bar comes after those ahead of it, not after everyone's. A wait
-is capped at MAX_WAIT_S per bar, so a steady stream of new sessions slows the others down but never
-stops them, and a run counts as a newcomer for at most NEWCOMER_S (an `llm` session waiting
-seconds for its model must not hold the others back).
+(`Newcomer.give_way`, awaited by `decide` before each bar and by `hold` between quiet bars) while
+any run of the process is still before its first bar. A wait is capped at MAX_WAIT_S per bar, so a
+steady stream of new sessions slows the others down but never stops them, and a run counts as a
+newcomer for at most NEWCOMER_S (an `llm` session waiting seconds for its model must not hold the
+others back).
 """
 
 import asyncio
@@ -50,10 +50,8 @@ class FirstBars:
         if self._before == 0:
             self._none_before.set()
 
-    async def give_way(self) -> None:
-        """Wait (at most MAX_WAIT_S) while any run of the process is before its first bar."""
+    async def _give_way(self) -> None:
         if self._none_before.is_set():
-            await asyncio.sleep(0)  # still let other tasks run between bars
             return
         with suppress(TimeoutError):
             await asyncio.wait_for(self._none_before.wait(), MAX_WAIT_S)
@@ -63,7 +61,14 @@ class Newcomer:
     """One run before its first bar; `arrived` (once, however often it is called) ends that."""
 
     def __init__(self, first_bars: FirstBars) -> None:
+        self._process = first_bars
         self._first_bars: FirstBars | None = first_bars
+
+    async def give_way(self) -> None:
+        """Once past its first bar, wait (at most MAX_WAIT_S) while any run of the process is before
+        its first; before it, go on at once."""
+        if self._first_bars is None:
+            await self._process._give_way()
 
     def arrived(self, *, released: bool = True) -> None:
         if self._first_bars is not None:
