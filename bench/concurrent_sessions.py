@@ -260,7 +260,11 @@ async def measure(args: argparse.Namespace, url: str) -> int:
         bots = await create_bots(url, args.users, args.models)
         env = {"TRADEGRAPH_RATE_LIMIT": "none", **dict(kv.split("=", 1) for kv in args.env)}
         server = ServerProcess(
-            url, LOG_DIR / "concurrent-serve.log", workers=args.slots, extra_env=env, root=args.server_root
+            url,
+            LOG_DIR / "concurrent-serve.log",
+            workers=args.slots if args.serve_slots is None else args.serve_slots,
+            extra_env=env,
+            root=args.server_root,
         )
         server.wait_ready()
         workers = start_workers(url, args.extra_workers, args.slots, env, args.server_root)
@@ -346,6 +350,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=10, help="bots per user")
     parser.add_argument("--extra-workers", type=int, default=0, help="`tradegraph worker` processes to add")
     parser.add_argument("--slots", type=int, default=100, help="run slots per process (TRADEGRAPH_WORKERS)")
+    parser.add_argument(
+        "--serve-slots", type=int, default=None, help="run slots of `serve` (default --slots; 0: API only)"
+    )
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server and workers")
     parser.add_argument(
         "--server-root",

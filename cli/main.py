@@ -75,11 +75,13 @@ def worker(
     ] = None,
 ) -> None:
     """Run extra run workers (no HTTP)."""
+    import uvloop
+
     from server.worker_main import run_worker
     from tradegraph.settings import get_settings
 
     _setup_logging()
-    asyncio.run(run_worker(concurrency=concurrency or get_settings().workers))
+    uvloop.run(run_worker(concurrency=concurrency or get_settings().workers))  # the loop `serve` runs on
 
 
 @app.command()
