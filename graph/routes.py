@@ -1,4 +1,9 @@
-"""Conditional edges of the session graph."""
+"""Conditional edges of the session graph.
+
+They are `async def` though they never await: LangGraph runs a plain function given as an edge in
+a thread pool on every step of an async run (`coerce_to_runnable` wraps it in `run_in_executor`),
+a thread hop per step; a coroutine function runs on the event loop.
+"""
 
 from typing import Literal
 
@@ -7,7 +12,7 @@ from langchain_core.messages import AIMessage
 from graph.state import MAX_LLM_TURNS, SessionState
 
 
-def after_decide(state: SessionState) -> Literal["tools", "risk_check"]:
+async def after_decide(state: SessionState) -> Literal["tools", "risk_check"]:
     """Run the LLM's tool calls while the bar's loop has turns left; otherwise check the proposals."""
     messages = state.get("messages", [])
     last = messages[-1] if messages else None
@@ -17,14 +22,14 @@ def after_decide(state: SessionState) -> Literal["tools", "risk_check"]:
     return "risk_check"
 
 
-def after_risk_check(state: SessionState) -> Literal["approve", "execute"]:
+async def after_risk_check(state: SessionState) -> Literal["approve", "execute"]:
     """Pause for a person only when some order needs approval."""
     if any(v["status"] == "needs_approval" for v in state["verdicts"]):
         return "approve"
     return "execute"
 
 
-def after_execute(state: SessionState) -> Literal["hold", "decide", "reflect"]:
+async def after_execute(state: SessionState) -> Literal["hold", "decide", "reflect"]:
     """Loop over bars until the last one, then reflect on the session; a `rule` session with an
     empty book may hold through quiet bars in one step."""
     if state.get("done"):
@@ -32,7 +37,7 @@ def after_execute(state: SessionState) -> Literal["hold", "decide", "reflect"]:
     return "hold" if may_hold(state) else "decide"
 
 
-def after_hold(state: SessionState) -> Literal["decide", "reflect"]:
+async def after_hold(state: SessionState) -> Literal["decide", "reflect"]:
     """After a quiet stretch: the bar that ended it goes to `decide`, unless the session is over."""
     return "reflect" if state.get("done") else "decide"
 
