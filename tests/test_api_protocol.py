@@ -19,10 +19,10 @@ ONE_WEEK = {
     "decider": "rule",
 }
 YEAR = {"mode": "daily", "start": "2011-01-03", "end": "2011-12-30", "symbols": ["AAPL"], "decider": "rule"}
-LONG = {  # about 1,250 bars: still running when the tests act on it, done in seconds after
-    "mode": "daily",
-    "start": "2008-01-02",
-    "end": "2012-12-31",
+LONG = {  # 1,950 minute bars, ~12 s in-process: still running when the tests act on it
+    "mode": "intraday",
+    "start": "2012-03-01",
+    "end": "2012-03-07",
     "symbols": ["AAPL", "MSFT", "IBM"],
     "decider": "rule",
 }

@@ -18,13 +18,14 @@ from tradegraph.keys import hash_key
 from tradegraph.settings import PROJECT_ROOT
 
 ONE_MONTH = {"mode": "daily", "start": "2012-01-03", "end": "2012-01-31", "symbols": ["AAPL"]}
-TWELVE_YEARS = {
-    "mode": "daily",
-    "start": "2001-01-02",
-    "end": "2012-12-31",
+A_WEEK_OF_MINUTES = {
+    "mode": "intraday",
+    "start": "2012-03-01",
+    "end": "2012-03-07",
     "symbols": ["AAPL", "MSFT", "IBM"],
 }
-"""Long enough (about 3,000 bars) to outlast a worker's 5 s graceful shutdown."""
+"""Long enough (1,950 minute bars, about 12 s in-process: minute bars cross their averages often, so
+few are quiet) to outlast a worker's 5 s graceful shutdown. Twelve years of daily bars no longer do."""
 THREE_YEARS = {
     "mode": "daily",
     "start": "2009-01-02",
@@ -177,7 +178,7 @@ async def test_sigterm_hands_a_running_session_to_the_next_server(own_database_u
     first = ServerProcess(url, ARTIFACTS / "handoff-first.log", workers=1).wait_ready()
     client = get_client(url=first.url, api_key=key)
     thread = await client.threads.create(metadata={"model_id": model["id"]})
-    run = await client.runs.create(thread["thread_id"], "trading_session", input=TWELVE_YEARS)
+    run = await client.runs.create(thread["thread_id"], "trading_session", input=A_WEEK_OF_MINUTES)
     async with await connect(url) as conn:
         for _ in range(600):
             row = await (await conn.execute(RUN_ROW, (run["run_id"],))).fetchone()
