@@ -3,6 +3,8 @@
 import logging
 import sys
 
+from psycopg.errors import UniqueViolation
+
 from tradegraph.accounts import count_users, create_user
 from tradegraph.database import Pool, uses_embedded
 from tradegraph.keys import hash_key
@@ -39,7 +41,11 @@ async def check_startup(pool: Pool, settings: Settings) -> None:
                 )
             return
         if users == 0:
-            user, key = await create_user(conn, name="local")
+            try:
+                user, key = await create_user(conn, name="local")
+            except UniqueViolation:  # another process, starting at the same moment, created it
+                log.info("development user 'local' was created by another process starting up")
+                return
             message = (
                 f"created development user {user.name!r}; its API key (shown only now) is:\n{key}\n"
                 "use it as x-api-key, or sign in to the console with it"

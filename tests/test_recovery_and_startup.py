@@ -11,11 +11,13 @@ import psycopg
 from langgraph_sdk import get_client
 from psycopg.rows import dict_row
 
+from server.bootstrap import check_startup
 from tests.conftest import ARTIFACTS
 from tests.support.accounts import owner_and_model
 from tests.support.server import ServerProcess, start_worker
+from tradegraph.database import make_pool
 from tradegraph.keys import hash_key
-from tradegraph.settings import PROJECT_ROOT
+from tradegraph.settings import PROJECT_ROOT, Settings
 
 ONE_MONTH = {"mode": "daily", "start": "2012-01-03", "end": "2012-01-31", "symbols": ["AAPL"]}
 A_WEEK_OF_MINUTES = {
@@ -170,6 +172,22 @@ def test_development_creates_a_local_user_with_a_fresh_random_key(own_database_u
     with psycopg.connect(own_database_url) as conn:
         stored = conn.execute("SELECT key_hash FROM api_keys").fetchall()
     assert stored == [(hash_key(key),)], "only the hash is stored"
+
+
+async def test_two_processes_starting_together_on_a_fresh_database_share_one_local_user(own_database_url):
+    """Both see no user, both create `local`: the one that loses the race starts up all the same
+    (it failed with a unique violation when two servers started at once)."""
+    settings = Settings(env="development")
+    pools = [make_pool(own_database_url, max_size=2) for _ in range(4)]
+    for pool in pools:
+        await pool.open()
+    try:
+        await asyncio.gather(*(check_startup(pool, settings) for pool in pools))
+    finally:
+        for pool in pools:
+            await pool.close()
+    with psycopg.connect(own_database_url) as conn:
+        assert conn.execute("SELECT name FROM users").fetchall() == [("local",)]
 
 
 async def test_sigterm_hands_a_running_session_to_the_next_server(own_database_url):
