@@ -6,7 +6,7 @@ Per-bar fields are replaced each bar, and the message window is capped, so the s
 does not grow with the length of the session.
 """
 
-from typing import Annotated, Literal, NotRequired, cast
+from typing import Annotated, Any, Literal, NotRequired, cast
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import Messages, add_messages
@@ -22,9 +22,10 @@ MAX_MESSAGES = 40
 """Largest LLM message window kept in state (one bar's conversation)."""
 IDENTITY_FIELDS = ("model_id", "signature")
 """State fields that only the database may set: never from a client, a tool or a state update."""
-PROTECTED_FIELDS = (*IDENTITY_FIELDS, "owner_id", "llm")
-"""Identity, the bot's owner and the session's AI (copied from the bot when the session starts): a
-state update or a command naming one is refused."""
+PROTECTED_FIELDS = (*IDENTITY_FIELDS, "owner_id", "llm", "terms")
+"""Identity, the bot's owner, the session's AI (copied from the bot when the session starts) and the
+trading terms `execute` books under (read by `risk_check`): a state update or a command naming one is
+refused."""
 MAX_LLM_TURNS = 4
 """Model calls allowed per bar before the tool loop is cut off."""
 STEPS_PER_BAR = 2 * MAX_LLM_TURNS + 2
@@ -106,6 +107,10 @@ class SessionState(TypedDict):
     a key): the `llm` decider calls this, whatever the bot says now."""
     strategy: NotRequired[dict[str, str | None]]
     """The bot's `rule` decider settings when this session started (bracket percentages)."""
+    terms: NotRequired[dict[str, dict[str, Any]]]
+    """The bot's trading terms (shorting, costs, execution, strategy) as `risk_check` read them with
+    its limits at this bar: `execute` books the bar under the terms its verdicts were given under,
+    without reading the model row again."""
     mode: Mode
     """`daily` bars or synthetic `intraday` minute bars."""
     symbols: list[str]

@@ -119,7 +119,7 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
     shorts = any(q < 0 for q in state["portfolio"]["positions"].values())
     reports: list[ExecutionReport] = []
     async with pool.connection() as conn:
-        terms = await _terms(conn, bar.model_id) if verdicts or open_left or shorts else BotTerms()
+        terms = await _terms(conn, state) if verdicts or open_left or shorts else BotTerms()
         for slot, verdict in enumerate(verdicts):
             if verdict["rule"] == REVIEW_RULE:  # the reviewer's answer is a verdict too
                 runtime.stream_writer(verdict_event(verdict, state["clock"]))
@@ -159,10 +159,13 @@ async def execute(state: SessionState, runtime: Runtime[SessionContext]) -> dict
     return {"fills": reports, **await _next_bar(bar, portfolio, upcoming, terms, open_left)}
 
 
-async def _terms(conn: AsyncConnection[DictRow], model_id: int) -> BotTerms:
-    model = await get_model(conn, model_id=model_id, user_id=None)
+async def _terms(conn: AsyncConnection[DictRow], state: SessionState) -> BotTerms:
+    """The terms `risk_check` read at this bar; the model row's for a checkpoint from before it kept them."""
+    if "terms" in state:
+        return terms_of(state["terms"])
+    model = await get_model(conn, model_id=state["model_id"], user_id=None)
     if model is None:
-        raise LookupError(f"model {model_id} no longer exists")
+        raise LookupError(f"model {state['model_id']} no longer exists")
     return terms_of(model)
 
 

@@ -31,6 +31,7 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
         model = await get_model(conn, model_id=model_id, user_id=None)
         if model is None:
             raise LookupError(f"model {model_id} no longer exists")
+        terms = terms_of(model)
         as_of = bar_start(runtime, start_count=state.get("start_count", 1), clock=clock)  # same on a replay
         book = await book_at(conn, model_id=model_id, day=clock, as_of=as_of)
     prices: dict[str, Decimal | None] = {}
@@ -46,10 +47,10 @@ async def risk_check(state: SessionState, runtime: Runtime[SessionContext]) -> d
         equity=Decimal(marked["equity"]),
         day_open_equity=Decimal(state["day_open_equity"]),
         fills_today=book.fills_today,
-        shorting=terms_of(model).shorting,
+        shorting=terms.shorting,
         open_order_ids=book.open_order_ids,
     )
     verdicts = evaluate(list(state.get("proposals", [])), facts)
     for verdict in verdicts:
         runtime.stream_writer(verdict_event(verdict, state["clock"]))
-    return {"verdicts": verdicts}
+    return {"verdicts": verdicts, "terms": terms.as_json()}

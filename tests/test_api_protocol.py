@@ -240,7 +240,12 @@ async def test_identity_comes_from_the_thread_never_the_client(server, make_user
     client = client_for(server, owner["api_key"])
     thread_id = await session_thread(client, mine)
     async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": owner["api_key"]}) as http:
-        for spoof in ({"signature": theirs["signature"]}, {"model_id": theirs["id"]}):
+        free_trading = {"costs": {"commission_per_share": "0"}, "shorting": {"allowed": True}}
+        for spoof in (
+            {"signature": theirs["signature"]},
+            {"model_id": theirs["id"]},
+            {"terms": free_trading},
+        ):
             response = await http.post(
                 f"/threads/{thread_id}/runs/wait",
                 json={"assistant_id": "trading_session", "input": {**ONE_WEEK, **spoof}},
@@ -249,8 +254,9 @@ async def test_identity_comes_from_the_thread_never_the_client(server, make_user
             assert "identity comes from the thread" in response.json()["detail"]
         response = await http.post("/threads", json={"metadata": {"model_id": theirs["id"]}})
         assert response.status_code == 404
-        response = await http.post(f"/threads/{thread_id}/state", json={"values": {"model_id": theirs["id"]}})
-        assert response.status_code == 403
+        for forged in ({"model_id": theirs["id"]}, {"terms": free_trading}):  # the terms execute books under
+            response = await http.post(f"/threads/{thread_id}/state", json={"values": forged})
+            assert response.status_code == 403, response.text
     assert await client.runs.list(thread_id) == []
 
 

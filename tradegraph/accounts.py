@@ -1,5 +1,6 @@
 """Users (their keys live in `tradegraph.keys`) and trading models: keyword-only data functions."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -239,10 +240,14 @@ class BotTerms:
         term: Terms = getattr(self, name)
         return term
 
+    def as_json(self) -> dict[str, dict[str, Any]]:
+        """Each of the terms as JSON, by column name (what `terms_of` reads back)."""
+        return {name: self.of(name).as_json() for name in TERM_TYPES}
 
-def terms_of(model: ModelRow) -> BotTerms:
-    """A model row's trading terms (a NULL column: the defaults)."""
-    raw = cast(dict[str, Any], model)
+
+def terms_of(model: ModelRow | Mapping[str, Any]) -> BotTerms:
+    """A model row's trading terms (a NULL column: the defaults), or the same read from `as_json`."""
+    raw = cast(Mapping[str, Any], model)
     return BotTerms(
         shorting=Shorting.model_validate(raw.get("shorting") or {}),
         costs=Costs.model_validate(raw.get("costs") or {}),

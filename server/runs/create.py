@@ -22,7 +22,7 @@ from server.store import threads as thread_store
 from server.store.runs import RunRow
 from server.store.threads import ThreadRow
 from server.webhooks import WebhookRefused, check_target
-from tradegraph.accounts import User, ai_of, get_model
+from tradegraph.accounts import User, ai_of, get_model, terms_of
 from tradegraph.approval import InvalidApproval, parse_answer
 from tradegraph.database import Pool
 from tradegraph.session_request import TODAY, InvalidSession, check_session_request, check_session_shape
@@ -148,6 +148,7 @@ async def checked_input(
         "signature": model["signature"],
         "owner_id": model["user_id"],
         "llm": ai_of(model),
+        "terms": terms_of(model).as_json(),
     }
     for field in PROTECTED_FIELDS:
         if field in raw and raw[field] != identity[field]:
