@@ -16,7 +16,7 @@ from contextlib import suppress
 STARTING_AT_ONCE = 4
 """Runs of a process starting up together (the rest queue for a turn, in order)."""
 MAX_WAIT_S = 1.0
-"""Longest a session past its first bar waits for newcomers, per quiet bar."""
+"""Longest a session past its first bar waits for newcomers, per bar."""
 NEWCOMER_S = 2.0
 """Longest a run counts as before its first bar once its start-up has begun."""
 
@@ -38,7 +38,7 @@ class FirstBars:
         try:
             await self._turns.acquire()
         except BaseException:
-            newcomer.arrived(released=False)
+            newcomer.arrived(holds_turn=False)
             raise
         asyncio.get_running_loop().call_later(NEWCOMER_S, newcomer.arrived)
         return newcomer
@@ -70,7 +70,8 @@ class Newcomer:
         if self._first_bars is None:
             await self._process._give_way()
 
-    def arrived(self, *, released: bool = True) -> None:
+    def arrived(self, *, holds_turn: bool = True) -> None:
+        """Its first bar is out (or its run ended, or NEWCOMER_S passed): free its turn, if it has one."""
         if self._first_bars is not None:
-            self._first_bars._arrived(release=released)
+            self._first_bars._arrived(release=holds_turn)
             self._first_bars = None
