@@ -237,9 +237,9 @@ async def update_state(
 ) -> dict[str, Any]:
     """Update state as a node, or fork a checkpoint with `as_node: "__copy__"`. Identity is not writable."""
     await owned_thread(pool, thread_id, user)
-    if isinstance(body.values, dict) and set(PROTECTED_FIELDS) & set(body.values):
+    if isinstance(body.values, dict) and (named := set(PROTECTED_FIELDS) & set(body.values)):
         raise HTTPException(
-            403, "model_id, signature and llm come from the thread's model and cannot be written"
+            403, f"{', '.join(sorted(named))}: set from the thread's model, and cannot be written"
         )
     async with pool.connection() as conn:
         if await run_store.active_runs(conn, thread_id=thread_id):

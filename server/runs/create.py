@@ -87,8 +87,8 @@ async def _job(
     )
     if body.command is not None:
         update = body.command.update
-        if isinstance(update, dict) and set(PROTECTED_FIELDS) & set(update):
-            raise HTTPException(403, "command.update cannot write model_id, signature, owner_id or llm")
+        if isinstance(update, dict) and (named := set(PROTECTED_FIELDS) & set(update)):
+            raise HTTPException(403, f"command.update cannot write {', '.join(sorted(named))}")
         job.command = body.command.model_dump(exclude_none=True)
         if body.command.resume is not None:
             job.bars_total, job.answers = await _check_resume(
