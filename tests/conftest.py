@@ -15,7 +15,7 @@ from tests.support.server import ServerProcess
 from tradegraph.accounts import create_model, create_user
 from tradegraph.database import make_pool
 from tradegraph.limits import RiskLimits
-from tradegraph.settings import PROJECT_ROOT
+from tradegraph.settings import PROJECT_ROOT, get_settings
 
 ModelFactory = Callable[..., Awaitable[dict[str, Any]]]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -94,3 +94,17 @@ def make_user(pool: AsyncConnectionPool) -> Callable[..., Awaitable[dict[str, An
         return {"id": user.id, "name": user.name, "api_key": key}
 
     return factory
+
+
+@pytest.fixture
+def openai_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Point the default `openai` endpoint at a base URL (a local OpenAI-compatible test server)."""
+
+    def configure(base_url: str) -> None:
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        monkeypatch.setenv("TRADEGRAPH_LLM_MODEL", "gpt-4o-mini")
+        get_settings.cache_clear()
+
+    yield configure
+    get_settings.cache_clear()

@@ -4,7 +4,6 @@ session-end reflection, and namespaces that no tool argument can move."""
 import json
 from typing import Any
 
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import persistent_graph
@@ -13,7 +12,6 @@ from graph.context import SessionContext
 from tests.support.openai_stub import OpenAIStub, sequence, text, tool_calls
 from tests.support.sessions import input_for, run_session, state_of
 from tradegraph.namespaces import bot_memories, private
-from tradegraph.settings import get_settings
 
 ONE_DAY = {"symbols": ["AAPL", "MSFT"], "start": "2012-03-01", "end": "2012-03-01", "decider": "llm"}
 NEXT_DAY = {**ONE_DAY, "start": "2012-03-02", "end": "2012-03-02"}
@@ -22,18 +20,6 @@ LESSON = "Holding cash was safe but missed the AAPL rally; buy earlier on streng
 STORED = "SELECT prefix, key, value FROM store WHERE value::text LIKE %s ORDER BY prefix, key"
 BOT_ITEMS = "SELECT key, value FROM store WHERE prefix = %s"
 REFLECTIONS = "SELECT key, value FROM store WHERE prefix = %s AND key LIKE 'reflection:%%'"
-
-
-@pytest.fixture
-def openai_env(monkeypatch: pytest.MonkeyPatch) -> Any:
-    def configure(base_url: str) -> None:
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-        monkeypatch.setenv("TRADEGRAPH_LLM_MODEL", "gpt-4o-mini")
-        get_settings.cache_clear()
-
-    yield configure
-    get_settings.cache_clear()
 
 
 def prefix_of(model: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@
 import uuid
 from decimal import Decimal
 
-import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
@@ -14,7 +13,6 @@ from tests.support.openai_stub import OpenAIStub, sequence, text, tool_calls, tr
 from tests.support.sessions import events, input_for, run_session, state_of
 from tradegraph.accounts import BotTerms, create_model, create_user
 from tradegraph.limits import RiskLimits
-from tradegraph.settings import get_settings
 from tradegraph.terms import Shorting
 
 ONE_DAY = {"symbols": ["AAPL", "MSFT"], "start": "2012-03-01", "end": "2012-03-01", "decider": "llm"}
@@ -140,18 +138,6 @@ async def test_tools_read_prices_at_the_session_clock(pool, make_model):
     assert "2012-03-02" not in history.content  # nothing after the clock
     portfolio = next(m for m in tool_results if m.name == "get_portfolio")
     assert model["signature"] in portfolio.content
-
-
-@pytest.fixture
-def openai_env(monkeypatch):
-    def configure(base_url: str) -> None:
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-        monkeypatch.setenv("TRADEGRAPH_LLM_MODEL", "gpt-4o-mini")
-        get_settings.cache_clear()
-
-    yield configure
-    get_settings.cache_clear()
 
 
 async def test_llm_decider_over_the_real_openai_wire_format(pool, make_model, openai_env):
