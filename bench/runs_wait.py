@@ -19,6 +19,8 @@ a fresh database on `DATABASE_URL`'s server or the embedded PostgreSQL, dropped 
 
     make bench                                         # or: .venv/bin/python bench/runs_wait.py
     .venv/bin/python bench/runs_wait.py --iterations 20 --skip-langgraph-dev
+    git worktree add /tmp/anchor <commit>              # side by side with an older commit:
+    .venv/bin/python bench/runs_wait.py --anchor /tmp/anchor --skip-langgraph-dev
 """
 
 import argparse
@@ -29,6 +31,7 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -42,6 +45,7 @@ from bench import langgraph_dev  # noqa: E402
 from tests.support.accounts import owner_and_model  # noqa: E402
 from tests.support.databases import fresh_database  # noqa: E402
 from tests.support.server import HttpProcess, ServerProcess  # noqa: E402
+from tradegraph.settings import PROJECT_ROOT  # noqa: E402
 
 GRAPH_ID = "trading_session"
 ONE_BAR = {
@@ -91,42 +95,65 @@ async def one_run(client: Any, run_input: dict[str, Any], metadata: dict[str, An
     return elapsed_ms
 
 
-async def time_runs(
-    url: str, api_key: str | None, run_input: dict[str, Any], metadata: dict[str, Any], n: int
-) -> list[float]:
-    client = get_client(url=url, api_key=api_key)
+@dataclass
+class Target:
+    """One server under measurement, with the key, input and thread metadata its runs need."""
+
+    result: Result
+    server: HttpProcess
+    api_key: str | None
+    run_input: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+async def time_alternately(targets: list[Target], n: int) -> None:
+    """WARMUP_RUNS untimed runs, then `n` timed ones, on each target in turn (run 1 on every server,
+    then run 2, ...), so that the machine's drift during the benchmark weighs on all of them alike."""
+    clients = [get_client(url=t.server.url, api_key=t.api_key) for t in targets]
     try:
-        samples = [await one_run(client, run_input, metadata) for _ in range(WARMUP_RUNS + n)]
+        for i in range(WARMUP_RUNS + n):
+            for target, client in zip(targets, clients, strict=True):
+                if target.result.error is not None:
+                    continue
+                try:
+                    elapsed = await one_run(client, target.run_input, target.metadata)
+                except Exception as exc:  # reported with the server's log
+                    target.result.error = f"{type(exc).__name__}: {exc}"
+                    print(
+                        f"{target.result.server} FAILED: {target.result.error}\n"
+                        f"{target.server.log()[-8000:]}",
+                        file=sys.stderr,
+                    )
+                    continue
+                if i >= WARMUP_RUNS:
+                    target.result.samples_ms.append(elapsed)
     finally:
-        await client.aclose()
-    return samples[WARMUP_RUNS:]
+        for client in clients:
+            await client.aclose()
 
 
-def measure(
-    name: str,
-    server: HttpProcess,
-    api_key: str | None,
-    run_input: dict[str, Any],
-    metadata: dict[str, Any],
-    n: int,
-) -> Result:
-    """Wait for the server, time the runs, always stop it; a failure is reported with the server's log."""
-    result = Result(name)
+def measure(targets: list[Target], n: int) -> list[Result]:
+    """Wait for the servers, time their runs alternately, always stop them."""
     try:
-        server.wait_ready(120)
-        result.samples_ms = asyncio.run(time_runs(server.url, api_key, run_input, metadata, n))
-    except Exception as exc:  # every failure is reported with the log
-        result.error = f"{type(exc).__name__}: {exc}"
-        print(f"{name} FAILED: {result.error}\n{server.log()[-8000:]}", file=sys.stderr)
+        for target in targets:
+            target.server.wait_ready(120)
+        asyncio.run(time_alternately(targets, n))
+    except Exception as exc:  # a server that never came up: reported with its log
+        for target in targets:
+            if not target.result.samples_ms:
+                target.result.error = target.result.error or f"{type(exc).__name__}: {exc}"
+        print(f"FAILED: {exc}\n" + "\n".join(t.server.log()[-4000:] for t in targets), file=sys.stderr)
     finally:
-        server.stop()
-    return result
+        for target in targets:
+            target.server.stop()
+    return [t.result for t in targets]
 
 
-def bench_tradegraph(url: str, n: int) -> Result:
+def tradegraph_target(url: str, *, name: str = "tradegraph", root: Path = PROJECT_ROOT) -> Target:
+    """`tradegraph serve` of the checkout `root` (this one, or an anchor commit's worktree)."""
     key, model = asyncio.run(owner_and_model(url))
-    server = ServerProcess(url, LOG_DIR / "tradegraph.log", extra_env=QUIET_ENV)
-    return measure("tradegraph", server, key, ONE_BAR, {"model_id": model["id"]}, n)
+    server = ServerProcess(url, LOG_DIR / f"{name}.log", extra_env=QUIET_ENV, root=root)
+    return Target(Result(name), server, key, ONE_BAR, {"model_id": model["id"]})
 
 
 def bench_langgraph_dev(url: str, n: int) -> tuple[Result, str]:
@@ -134,9 +161,8 @@ def bench_langgraph_dev(url: str, n: int) -> tuple[Result, str]:
     _, model = asyncio.run(owner_and_model(url))
     run_input = {**ONE_BAR, "model_id": model["id"], "signature": model["signature"]}
     server = langgraph_dev.start(url, venv, LOG_DIR / "langgraph-dev.log", QUIET_ENV)
-    return measure("langgraph dev", server, None, run_input, {}, n), langgraph_dev.installed_version(
-        venv, "langgraph-api"
-    )
+    [result] = measure([Target(Result("langgraph dev"), server, None, run_input, {})], n)
+    return result, langgraph_dev.installed_version(venv, "langgraph-api")
 
 
 def table(results: list[Result], n: int, versions: dict[str, str]) -> str:
@@ -158,6 +184,9 @@ def table(results: list[Result], n: int, versions: dict[str, str]) -> str:
     if {"tradegraph", "langgraph dev"} <= set(ok):
         ratio = ok["langgraph dev"].median() / ok["tradegraph"].median()
         lines.append(f"\nratio langgraph-dev median / tradegraph median: {ratio:.2f}x")
+    if {"tradegraph", "anchor"} <= set(ok):
+        ratio = ok["anchor"].median() / ok["tradegraph"].median()
+        lines.append(f"ratio anchor median / tradegraph median: {ratio:.2f}x")
     return "\n".join(lines)
 
 
@@ -165,12 +194,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--iterations", type=int, default=50, help="timed runs per server (default 50)")
     parser.add_argument("--skip-langgraph-dev", action="store_true", help="measure tradegraph only")
+    parser.add_argument(
+        "--anchor",
+        type=Path,
+        help="also measure the server of this checkout (a worktree of an older commit), alternating runs",
+    )
     args = parser.parse_args()
     if args.iterations < 1:
         parser.error("--iterations must be at least 1")
     versions = {"langgraph-sdk (client)": version("langgraph-sdk"), "langgraph": version("langgraph")}
-    with fresh_database("tradegraph_bench") as url:
-        results = [bench_tradegraph(url, args.iterations)]
+    with fresh_database("tradegraph_bench") as url, ExitStack() as anchor_db:
+        targets = [tradegraph_target(url)]
+        if args.anchor is not None:  # a database of its own: the two servers' workers share no queue
+            anchor_url = anchor_db.enter_context(fresh_database("tradegraph_bench"))
+            targets.append(tradegraph_target(anchor_url, name="anchor", root=args.anchor.resolve()))
+        results = measure(targets, args.iterations)
         if not args.skip_langgraph_dev:
             result, versions["langgraph-api (dev)"] = bench_langgraph_dev(url, args.iterations)
             results.append(result)

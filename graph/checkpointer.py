@@ -40,9 +40,9 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from tradegraph.database import retrying
+from tradegraph.database import ASYNC_COMMIT, retrying
 
-UPSERT_CHECKPOINT_WITH_BLOBS = """
+UPSERT_CHECKPOINT_WITH_BLOBS = f"""
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
@@ -51,18 +51,21 @@ WITH blobs AS (
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
 INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_id)s, %(checkpoint)s, %(metadata)s)
+SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_id)s, %(checkpoint)s, %(metadata)s
+FROM {ASYNC_COMMIT}
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
-"""`AsyncPostgresSaver`'s blob and checkpoint upserts as one statement."""
-INSERT_WRITES = """
+"""`AsyncPostgresSaver`'s blob and checkpoint upserts as one statement (committed asynchronously,
+like the writes: see `ASYNC_COMMIT`)."""
+INSERT_WRITES = f"""
 INSERT INTO checkpoint_writes
     (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
        w.idx, w.channel, w.type, w.blob
 FROM unnest(%(idxs)s::integer[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
      AS w (idx, channel, type, blob)
+CROSS JOIN {ASYNC_COMMIT}
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO
 """
 UPSERT_WRITES = (

@@ -21,6 +21,15 @@ CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0,
 
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
 """The app's pool: its connections return rows as dicts (see CONNECTION_KWARGS)."""
+ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+"""A one-row FROM item: a statement that joins it commits without waiting for its WAL to reach disk.
+
+Only for rows that replaying a session rewrites: checkpoints, stream events and equity marks. The
+ledger, runs, threads and accounts commit synchronously. PostgreSQL writes WAL in order, so a
+crash of the database server (not of ours) can lose at most the last ~0.6 s of these rows, never a
+ledger row written after them; the run then continues from its last kept checkpoint, and
+`execute`'s client order ids find the fills already booked. The setting is local to the
+statement's transaction: the pooled connection keeps synchronous commit for whatever comes next."""
 POOL_WAIT_S = 10.0
 """How long a request waits for a connection before it fails (a 503 while the database is away)."""
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection
 
+from tradegraph.database import ASYNC_COMMIT
 from tradegraph.matching import RestingOrder
 from tradegraph.money import to_money
 from tradegraph.orders import session_prefix
@@ -85,11 +86,12 @@ _FILLS_ON_DAY = """,
 SELECT_CASH_AND_POSITIONS = _HOLDINGS + _OF_MODEL
 SELECT_BOOK = _HOLDINGS + _FILLS_ON_DAY + _OF_MODEL
 """Cash, positions, the day's fill count and the open orders in one round trip (what a risk check reads)."""
-UPSERT_EQUITY = """
+UPSERT_EQUITY = f"""
 INSERT INTO equity_points (thread_id, model_id, bar_time, equity, benchmark)
 SELECT %(thread_id)s, %(model_id)s, p.bar_time, p.equity, p.benchmark
 FROM unnest(%(bar_times)s::timestamp[], %(equities)s::numeric[], %(benchmarks)s::numeric[])
      AS p (bar_time, equity, benchmark)
+CROSS JOIN {ASYNC_COMMIT}
 ON CONFLICT (thread_id, bar_time) DO UPDATE SET equity = EXCLUDED.equity,
                                                benchmark = EXCLUDED.benchmark
 """

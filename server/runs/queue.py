@@ -16,6 +16,7 @@ import procrastinate
 from procrastinate import JobContext
 from procrastinate.connector import Notify
 from procrastinate.jobs import Job
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from tradegraph.database import Pool, is_disconnect, retrying
@@ -141,12 +142,22 @@ A running job holds none (a run uses the app's pool), so this does not grow with
 
 
 def make_queue_pool(url: str) -> AsyncConnectionPool[Any]:
-    """procrastinate's own small pool (QUEUE_POOL_SIZE).
+    """procrastinate's own small pool (QUEUE_POOL_SIZE), its connections in autocommit.
+
+    Each of procrastinate's queries is one statement (a call of one of its SQL functions), atomic
+    on its own. In a transaction, psycopg would send BEGIN before it and the pool COMMIT after it:
+    three round trips for every defer, fetch, finish and heartbeat instead of one. (Autocommit is
+    set by `configure`, not the pool's kwargs: procrastinate opens its LISTEN connection with the
+    pool's kwargs plus `autocommit=True`, and would pass that argument twice.)
 
     No liveness check on checkout (a round trip per query): after a restart a query on a dead
     connection fails, the pool discards that connection, and the connector's retry takes another.
     """
-    return AsyncConnectionPool(url, min_size=1, max_size=QUEUE_POOL_SIZE, open=False)
+    return AsyncConnectionPool(url, min_size=1, max_size=QUEUE_POOL_SIZE, open=False, configure=_autocommit)
+
+
+async def _autocommit(conn: AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
 
 
 class Executor(Protocol):
