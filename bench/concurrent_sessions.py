@@ -10,6 +10,7 @@ What it measures
     * first-bar latency p50/p99: from a client's request to its first `equity` event (the first
       bar done), i.e. how long a client watches a silent stream;
     * peak RSS of every server and worker process (VmHWM);
+    * the CPU time the hypervisor stole from the machine meanwhile (bench/machine.py);
     * that every run succeeded and every ledger reconciles with its fills;
     * statements per bar, counted in-process for one 62-bar session over the same database;
     * bytes per bar stored, and kept: table sizes before and after `tradegraph retention --now`
@@ -47,6 +48,7 @@ from langgraph_sdk import get_client  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
+from bench.machine import steal_line, steal_seconds  # noqa: E402
 from tests.support.databases import fresh_database  # noqa: E402
 from tests.support.ledger_checks import assert_reconciles  # noqa: E402
 from tests.support.server import ServerProcess, clean_env  # noqa: E402
@@ -259,53 +261,54 @@ def table_bytes(url: str) -> int:
 
 async def measure(args: argparse.Namespace, url: str) -> int:
     """Run the sessions against a fresh database at `url` and print the figures."""
-    if True:
-        empty_bytes = table_bytes(url)
-        bots = await create_bots(url, args.users, args.models)
-        env = {"TRADEGRAPH_RATE_LIMIT": "none", **dict(kv.split("=", 1) for kv in args.env)}
-        server = ServerProcess(
-            url,
-            LOG_DIR / "concurrent-serve.log",
-            workers=args.slots if args.serve_slots is None else args.serve_slots,
-            extra_env=env,
-            root=args.server_root,
-        )
-        server.wait_ready()
-        workers = start_workers(url, args.extra_workers, args.slots, env, args.server_root)
-        try:
-            await asyncio.sleep(2.0 if workers else 0.0)  # workers register with the queue
-            sessions = [Session(bot) for bot in bots]
-            await asyncio.gather(*(create_thread(server.url, s) for s in sessions))
-            pids = [server.process.pid, *(w.pid for w in workers)]
-            cpu_before = sum(cpu_seconds(pid) for pid in pids)
-            clients_before, postgres_before = time.process_time(), postgres_cpu_seconds()
-            started, started_at = time.perf_counter(), time.time()
-            await asyncio.gather(*(stream_one(server.url, s, started) for s in sessions))
-            wall = time.perf_counter() - started
-            server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
-            clients_cpu = time.process_time() - clients_before
-            postgres_cpu = postgres_cpu_seconds() - postgres_before
-            inserted = runs_inserted(url, started_at)
-            rss = {"serve": peak_rss_mib(server.process.pid)}
-            rss.update({f"worker {i + 1}": peak_rss_mib(w.pid) for i, w in enumerate(workers)})
-        finally:
-            for worker in workers:
-                worker.terminate()
-                worker.wait(30)
-            server.stop()
-        failed = [s for s in sessions if s.error or s.bars != 62]
-        pool = AsyncConnectionPool(url, open=False, kwargs=CONNECTION_KWARGS)
-        await pool.open()
-        try:
-            for bot in bots:
-                await assert_reconciles(pool, bot.model["id"])
-        finally:
-            await pool.close()
-        per_bar, counts = await count_statements(url, bots[0])
-        bars = sum(s.bars for s in sessions) + 2 + 62  # the warm-up and counted sessions' bars
-        stored = table_bytes(url) - empty_bytes
-        retention = run_retention_now(url)
-        kept = table_bytes(url) - empty_bytes if retention.returncode == 0 else None
+    empty_bytes = table_bytes(url)
+    bots = await create_bots(url, args.users, args.models)
+    env = {"TRADEGRAPH_RATE_LIMIT": "none", **dict(kv.split("=", 1) for kv in args.env)}
+    server = ServerProcess(
+        url,
+        LOG_DIR / "concurrent-serve.log",
+        workers=args.slots if args.serve_slots is None else args.serve_slots,
+        extra_env=env,
+        root=args.server_root,
+    )
+    server.wait_ready()
+    workers = start_workers(url, args.extra_workers, args.slots, env, args.server_root)
+    try:
+        await asyncio.sleep(2.0 if workers else 0.0)  # workers register with the queue
+        sessions = [Session(bot) for bot in bots]
+        await asyncio.gather(*(create_thread(server.url, s) for s in sessions))
+        pids = [server.process.pid, *(w.pid for w in workers)]
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        clients_before, postgres_before = time.process_time(), postgres_cpu_seconds()
+        steal_before = steal_seconds()
+        started, started_at = time.perf_counter(), time.time()
+        await asyncio.gather(*(stream_one(server.url, s, started) for s in sessions))
+        wall = time.perf_counter() - started
+        server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        clients_cpu = time.process_time() - clients_before
+        postgres_cpu = postgres_cpu_seconds() - postgres_before
+        stolen = steal_seconds() - steal_before
+        inserted = runs_inserted(url, started_at)
+        rss = {"serve": peak_rss_mib(server.process.pid)}
+        rss.update({f"worker {i + 1}": peak_rss_mib(w.pid) for i, w in enumerate(workers)})
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(30)
+        server.stop()
+    failed = [s for s in sessions if s.error or s.bars != 62]
+    pool = AsyncConnectionPool(url, open=False, kwargs=CONNECTION_KWARGS)
+    await pool.open()
+    try:
+        for bot in bots:
+            await assert_reconciles(pool, bot.model["id"])
+    finally:
+        await pool.close()
+    per_bar, counts = await count_statements(url, bots[0])
+    bars = sum(s.bars for s in sessions) + 2 + 62  # the warm-up and counted sessions' bars
+    stored = table_bytes(url) - empty_bytes
+    retention = run_retention_now(url)
+    kept = table_bytes(url) - empty_bytes if retention.returncode == 0 else None
 
     first = [s.first_bar_s for s in sessions if s.first_bar_s is not None]
     started = [s.started_s for s in sessions if s.started_s is not None]
@@ -316,7 +319,9 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     print(f"aggregate: {total_bars} bars in {wall:.1f} s = {total_bars / wall:.0f} bars/s")
     per_bar_ms = server_cpu * 1000 / total_bars
     print(f"server CPU (all its processes): {server_cpu:.1f} s, {per_bar_ms:.2f} ms per bar")
-    print(f"other CPU meanwhile: PostgreSQL {postgres_cpu:.1f} s, the 100 clients {clients_cpu:.1f} s")
+    clients = f"the {len(sessions)} clients {clients_cpu:.1f} s"
+    print(f"other CPU meanwhile: PostgreSQL {postgres_cpu:.1f} s, {clients}")
+    print(steal_line(stolen, wall))
     if first:
         print(
             f"first bar: p50 {statistics.median(first):.2f} s, p99 {percentile(first, 0.99):.2f} s, "

@@ -5,7 +5,8 @@ What it measures
     official `langgraph_sdk` client, for a one-bar daily session (AAPL, 2012-01-03, `rule` decider),
     on a thread created just before (not timed). Each server gets 3 untimed warm-up runs, then N
     timed runs (`--iterations`, default 50), each on a new thread: median, p99, min and max in
-    milliseconds, and the ratio of the medians.
+    milliseconds, the ratio of the medians, and the CPU time the hypervisor stole from the machine
+    while each server was timed (bench/machine.py).
 
 The two servers, side by side in one run against one database
     * tradegraph: `python -m cli serve`; threads carry `metadata.model_id` and the server injects
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root
 from langgraph_sdk import get_client  # noqa: E402
 
 from bench import langgraph_dev  # noqa: E402
+from bench.machine import steal_line, steal_seconds  # noqa: E402
 from tests.support.accounts import owner_and_model  # noqa: E402
 from tests.support.databases import fresh_database  # noqa: E402
 from tests.support.server import HttpProcess, ServerProcess  # noqa: E402
@@ -68,6 +70,8 @@ class Result:
     server: str
     samples_ms: list[float] = field(default_factory=list)
     error: str | None = None
+    steal: str = ""
+    """The CPU steal while its runs were timed (bench/machine.py)."""
 
     @property
     def ok(self) -> bool:
@@ -137,7 +141,10 @@ def measure(targets: list[Target], n: int) -> list[Result]:
     try:
         for target in targets:
             target.server.wait_ready(120)
+        stolen, started = steal_seconds(), time.perf_counter()
         asyncio.run(time_alternately(targets, n))
+        for target in targets:
+            target.result.steal = steal_line(steal_seconds() - stolen, time.perf_counter() - started)
     except Exception as exc:  # a server that never came up: reported with its log
         for target in targets:
             if not target.result.samples_ms:
@@ -180,6 +187,8 @@ def table(results: list[Result], n: int, versions: dict[str, str]) -> str:
             lines.append(f"{r.server:<15} {len(r.samples_ms):>4}" + "".join(f" {v:>10.1f}" for v in figures))
         else:
             lines.append(f"{r.server:<15} FAILED: {(r.error or 'no samples').splitlines()[0][:80]}")
+    for steal in dict.fromkeys(r.steal for r in results if r.steal):  # servers timed together share one
+        lines.append(f"{', '.join(r.server for r in results if r.steal == steal)}: {steal}")
     ok = {r.server: r for r in results if r.ok}
     if {"tradegraph", "langgraph dev"} <= set(ok):
         ratio = ok["langgraph dev"].median() / ok["tradegraph"].median()
