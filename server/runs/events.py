@@ -1,7 +1,6 @@
 """The stored SSE events of runs: appended in batches by the executor, read by any stream."""
 
 import asyncio
-import contextlib
 from typing import Any, cast
 
 from psycopg.types.json import Jsonb
@@ -61,6 +60,7 @@ class EventWriter:
         self._pool, self._run_id, self._seq = pool, run_id, first_seq
         self._pending: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
+        self._closing = False
         self._task = asyncio.create_task(self._flush_loop(), name=f"events-{run_id}")
 
     def emit(self, event: str, data: Any) -> None:
@@ -70,16 +70,20 @@ class EventWriter:
         self._wake.set()
 
     async def close(self) -> None:
-        """Store everything still queued."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._flush()
+        """Store everything still queued, after the batch being stored, if any.
+
+        The batch in flight is never cancelled: its events would be lost while later ones are
+        stored, and a follower reading after the last sequence number it saw would skip them.
+        """
+        self._closing = True
+        self._wake.set()
+        await self._task
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not (self._closing and not self._pending):
             await self._wake.wait()
-            await asyncio.sleep(BATCH_WINDOW_S)  # gather what the next steps emit into one write
+            if not self._closing:
+                await asyncio.sleep(BATCH_WINDOW_S)  # gather what the next steps emit into one write
             self._wake.clear()
             await self._flush()
 
