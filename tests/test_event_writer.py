@@ -49,7 +49,8 @@ async def wait_for_insert_blocked(pool: Any, run_id: str) -> None:
             row = await (
                 await conn.execute(
                     "SELECT count(*) AS n FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND query LIKE '%%INSERT INTO run_events%%'"
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                    "AND query LIKE '%%INSERT INTO run_events%%'"
                 )
             ).fetchone()
             if row["n"]:
