@@ -1,12 +1,12 @@
 """The stored SSE events of runs: appended in batches by the executor, read by any stream."""
 
 import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from psycopg.types.json import Jsonb
-from typing_extensions import TypedDict
 
-from server.runs.notifier import CHANNEL
+from server.runs.notifier import CHANNEL, StoredEvent, events_payload
 from server.serialization import to_jsonable
 from tradegraph.database import ASYNC_COMMIT, Pool, retrying
 
@@ -30,13 +30,8 @@ SELECT_AFTER = f"""
 SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT {EVENTS_PER_READ}
 """
 
-
-class StoredEvent(TypedDict):
-    """One SSE event of a run: its sequence number (the SSE id), name and JSON data."""
-
-    seq: int
-    event: str
-    data: Any
+OnStored = Callable[[str, Sequence[StoredEvent]], None]
+"""Told of each batch once it is committed (`Notifier.deliver`: this process's followers)."""
 
 
 async def next_seq(pool: Pool, run_id: str) -> int:
@@ -54,11 +49,15 @@ async def events_after(pool: Pool, run_id: str, seq: int) -> list[StoredEvent]:
 
 
 class EventWriter:
-    """Buffers a run's events and stores them in order, one statement (with its NOTIFY) per batch."""
+    """Buffers a run's events and stores them in order, one statement (with its NOTIFY) per batch.
 
-    def __init__(self, pool: Pool, run_id: str, first_seq: int) -> None:
-        self._pool, self._run_id, self._seq = pool, run_id, first_seq
-        self._pending: list[dict[str, Any]] = []
+    Each stored batch is then handed to `on_stored`, so followers in this process need not read
+    it back.
+    """
+
+    def __init__(self, pool: Pool, run_id: str, first_seq: int, on_stored: OnStored | None = None) -> None:
+        self._pool, self._run_id, self._seq, self._on_stored = pool, run_id, first_seq, on_stored
+        self._pending: list[StoredEvent] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._task = asyncio.create_task(self._flush_loop(), name=f"events-{run_id}")
@@ -91,10 +90,12 @@ class EventWriter:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        params = (self._run_id, Jsonb(batch), CHANNEL, self._run_id)
+        params = (self._run_id, Jsonb(batch), CHANNEL, events_payload(self._run_id, batch[-1]["seq"]))
 
         async def store() -> None:
             async with self._pool.connection() as conn:  # one atomic statement: store, then wake readers
                 await conn.execute(INSERT_EVENTS, params)
 
         await retrying(store, what=f"events of run {self._run_id}")
+        if self._on_stored is not None:
+            self._on_stored(self._run_id, batch)

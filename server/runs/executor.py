@@ -21,7 +21,7 @@ from langgraph.types import Command, StateSnapshot
 from graph.config import run_config, thread_config
 from graph.context import SessionContext
 from server import metrics
-from server.runs.events import EventWriter, next_seq
+from server.runs.events import EventWriter, OnStored, next_seq
 from server.runs.job import RunJob
 from server.runs.lifecycle import RunLifecycle
 from server.runs.priority import FirstBars, Newcomer
@@ -70,8 +70,11 @@ class RunExecutor:
         graph: CompiledStateGraph[Any, Any, Any, Any],
         lifecycle: RunLifecycle,
         webhooks: RunEndListener | None = None,
+        on_stored: OnStored | None = None,
     ) -> None:
+        """`on_stored` is handed each batch of events once stored (this process's followers)."""
         self.pool, self.graph, self.lifecycle, self.webhooks = pool, graph, lifecycle, webhooks
+        self.on_stored = on_stored
         self.first_bars = FirstBars()
 
     async def execute(self, run_id: UUID) -> None:
@@ -80,7 +83,7 @@ class RunExecutor:
         if run is None:
             return  # cancelled before it started, or already finished
         first_seq = 1 if run["attempt"] == 1 else await next_seq(self.pool, str(run_id))
-        writer = EventWriter(self.pool, str(run_id), first_seq)
+        writer = EventWriter(self.pool, str(run_id), first_seq, self.on_stored)
         writer.emit("metadata", {"run_id": str(run_id), "attempt": run["attempt"]})
         error, started = None, time.perf_counter()
         try:

@@ -16,6 +16,7 @@ from sse_starlette import ServerSentEvent
 
 from graph.config import thread_config
 from server.runs.events import EVENTS_PER_READ, events_after
+from server.runs.notifier import StoredEvent
 from server.serialization import dumps
 from server.services import RunServices
 from server.state_json import final_values
@@ -88,59 +89,69 @@ async def run_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Stored events after `after`, then live ones, until the run's final `end` or `error`.
 
-    One read per wake-up while events flow: the waiter is registered before each read, so a batch
-    stored after the read wakes it, and the run's status is only read when a wake-up (or the
-    periodic check) finds no new events.
+    The waiter is registered before the first read and kept to the end, so nothing stored after a
+    read is missed. Batches stored by this process arrive with their wake-up and are sent without a
+    read; a wake-up for anything else reads the database once, and the run's status is only read
+    when a read finds no new events.
     """
     seq, finished_at, watch = after, None, ProgressWatch(services)
     loop = asyncio.get_running_loop()
+
+    async def stored() -> list[StoredEvent]:
+        read = functools.partial(events_after, services.pool, str(run_id), seq)
+        return await _read(f"events of run {run_id}", read)
+
     try:
-        while True:
-            with services.notifier.waiter(str(run_id)) as woke:
-                rows = await _read(
-                    f"events of run {run_id}",
-                    functools.partial(events_after, services.pool, str(run_id), seq),
-                )
+        with services.notifier.waiter(str(run_id)) as wake:
+            rows: list[StoredEvent] | None = None  # None: read the database
+            while True:
+                from_database = rows is None
+                rows = await stored() if rows is None else rows
                 for row in rows:
                     seq = row["seq"]
                     if modes is None or row["event"] in (*modes, *TERMINAL, "metadata"):
                         yield ServerSentEvent(data=dumps(row["data"]), event=row["event"], id=str(seq))
                     if row["event"] in TERMINAL:
                         return
-                if len(rows) == EVENTS_PER_READ:
-                    continue  # more are stored already
-                if rows:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(woke.wait(), timeout=WAKE_EVERY_S)
+                if from_database and len(rows) == EVENTS_PER_READ:
+                    rows = None  # more are stored already
                     continue
-                run = await _run(services, run_id)
-                if run is None:  # rolled back: the run and its events are gone
-                    yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
-                    return
-                if run["status"] in ACTIVE:
-                    await watch.check(run_id)
-                else:
-                    finished_at = finished_at or loop.time()
-                    if loop.time() - finished_at > GRACE_FOR_END_S:
+                if from_database and not rows:  # nothing new: is the run still going?
+                    run = await _run(services, run_id)
+                    if run is None:  # rolled back: the run and its events are gone
                         yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
                         return
+                    if run["status"] in ACTIVE:
+                        await watch.check(run_id)
+                    else:
+                        finished_at = finished_at or loop.time()
+                        if loop.time() - finished_at > GRACE_FOR_END_S:
+                            yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
+                            return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woke.wait(), timeout=1.0 if finished_at else WAKE_EVERY_S)
+                    await asyncio.wait_for(wake.wait(), timeout=1.0 if finished_at else WAKE_EVERY_S)
+                rows = wake.take_after(seq)
     except RunStuck as exc:
         yield _error_event(exc, seq + 1)
 
 
 async def wait_until_done(services: RunServices, run_id: UUID) -> RunRow | None:
-    """Block until the run is no longer pending or running; its row (None if rolled back), or RunStuck."""
-    watch = ProgressWatch(services)
-    while True:
-        with services.notifier.waiter(str(run_id)) as woke:
+    """Block until the run is no longer pending or running; its row (None if rolled back), or RunStuck.
+
+    The run is read again on a change of its status (finishing, cancelling and rolling back notify
+    it) or every `WAKE_EVERY_S`; the stream of its events does not wake the wait.
+    """
+    watch, loop = ProgressWatch(services), asyncio.get_running_loop()
+    with services.notifier.waiter(str(run_id)) as wake:
+        while True:
             run = await _run(services, run_id)
             if run is None or run["status"] not in ACTIVE:
                 return run
             await watch.check(run_id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woke.wait(), timeout=WAKE_EVERY_S)
+            deadline = loop.time() + WAKE_EVERY_S
+            while not wake.take_change() and (left := deadline - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=left)
 
 
 async def run_result(services: RunServices, run: RunRow | None, thread_id: UUID) -> dict[str, Any]:

@@ -1,24 +1,98 @@
 """Wake-ups across processes: one LISTEN connection per process, fanned out to local waiters.
 
-Writers call `notify(conn, run_id)` after storing events or changing a run's status; readers
-register with `waiter(run_id)` *before* reading the database, then wait on it, so nothing
-written between their read and their wait is missed.
+Writers call `notify(conn, run_id)` after changing a run's status; a stored batch of events
+notifies `run_id:last_seq` (`events_payload`). Readers register with `waiter(run_id)` *before*
+reading the database, then wait on it, so nothing written between their read and their wait is
+missed.
+
+A batch stored by this process is also handed to this process's waiters (`deliver`), so a stream
+served by the process that runs the graph follows it without reading the events back; the
+batch's own NOTIFY then only confirms what the waiter holds. Events stored by another process, or
+any other change, make the waiter read the database.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
+from typing_extensions import TypedDict
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "tradegraph_runs"
 """The one NOTIFY channel: every write that a follower may wait for notifies it with the run id."""
 NOTIFY = "SELECT pg_notify(%s, %s)"
+
+
+class StoredEvent(TypedDict):
+    """One SSE event of a run: its sequence number (the SSE id), name and JSON data."""
+
+    seq: int
+    event: str
+    data: Any
+
+
+def events_payload(run_id: str, last_seq: int) -> str:
+    """The NOTIFY payload of a stored batch: the run and the highest sequence number stored."""
+    return f"{run_id}:{last_seq}"
+
+
+class Wake:
+    """What reached one waiter since it last looked: a flag to wait on, and what the news was."""
+
+    def __init__(self) -> None:
+        self._flag = asyncio.Event()
+        self._events: list[StoredEvent] = []
+        self._stored_up_to = 0
+        self._changed = False
+
+    async def wait(self) -> None:
+        """Until something about the run has changed since the last `take_after`."""
+        await self._flag.wait()
+
+    def take_after(self, seq: int) -> list[StoredEvent] | None:
+        """The events after `seq` that this process stored, if they are all the news; else None.
+
+        None means "read the database": nothing arrived (a timed-out wait), the run changed in
+        another way, or another process stored events this waiter was not handed. The news is
+        cleared either way.
+        """
+        news, changed, up_to = self._flag.is_set(), self._changed, self._stored_up_to
+        fresh = [e for e in self._events if e["seq"] > seq]
+        self._flag.clear()
+        self._events, self._changed = [], False
+        if not news or changed:
+            return None
+        if fresh and (fresh[0]["seq"] != seq + 1 or fresh[-1]["seq"] - seq != len(fresh)):
+            return None  # not contiguous with what the reader has: another writer stored some
+        return fresh if up_to <= (fresh[-1]["seq"] if fresh else seq) else None
+
+    def take_change(self) -> bool:
+        """Whether the run changed in a way other than stored events (its status) since the last look.
+
+        Clears the news. A lost LISTEN connection counts as a change: anything may have happened.
+        """
+        changed = self._changed
+        self._flag.clear()
+        self._events, self._changed = [], False
+        return changed
+
+    def announce(self, last_seq: int | None) -> None:
+        """A notification: events stored up to `last_seq`, or (None) some other change."""
+        if last_seq is None:
+            self._changed = True
+        else:
+            self._stored_up_to = max(self._stored_up_to, last_seq)
+        self._flag.set()
+
+    def hand(self, events: Sequence[StoredEvent]) -> None:
+        """A batch this process stored: kept for `take_after`, and announced."""
+        self._events.extend(events)
+        self.announce(events[-1]["seq"])
 
 
 async def notify(conn: psycopg.AsyncConnection[Any], run_id: str) -> None:
@@ -31,7 +105,7 @@ class Notifier:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._waiters: dict[str, set[Wake]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -48,20 +122,27 @@ class Notifier:
                 await self._task
 
     @contextlib.contextmanager
-    def waiter(self, run_id: str) -> Iterator[asyncio.Event]:
-        """An event set on the next notification for `run_id` while the block is open."""
-        event = asyncio.Event()
-        self._waiters[str(run_id)].add(event)
+    def waiter(self, run_id: str) -> Iterator[Wake]:
+        """A `Wake` that gathers every notification for `run_id` while the block is open."""
+        wake = Wake()
+        self._waiters[str(run_id)].add(wake)
         try:
-            yield event
+            yield wake
         finally:
-            self._waiters[str(run_id)].discard(event)
+            self._waiters[str(run_id)].discard(wake)
             if not self._waiters[str(run_id)]:
                 self._waiters.pop(str(run_id), None)
 
-    def _wake(self, run_id: str) -> None:
-        for event in self._waiters.get(run_id, ()):
-            event.set()
+    def deliver(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        """Hand a batch this process has just stored (committed, in order) to its waiters."""
+        if events:
+            for wake in self._waiters.get(str(run_id), ()):
+                wake.hand(events)
+
+    def _wake(self, payload: str) -> None:
+        run_id, _, seq = payload.partition(":")
+        for wake in self._waiters.get(run_id, ()):
+            wake.announce(int(seq) if seq else None)
 
     async def _listen(self) -> None:
         while True:
@@ -79,6 +160,6 @@ class Notifier:
                 await asyncio.sleep(1)
 
     def _wake_all(self) -> None:
-        for events in self._waiters.values():
-            for event in events:
-                event.set()
+        for wakes in self._waiters.values():
+            for wake in wakes:
+                wake.announce(None)

@@ -1,0 +1,170 @@
+"""Following a run in the process that runs it: stored batches are handed over, not read back.
+
+The writer hands each committed batch to this process's waiters; a stream follows from them and
+reads the database only for what another process stored or for a change of the run itself. A
+wait for the run's end reads the run on status changes only, not on every batch of events.
+"""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from server.runs import follow
+from server.runs.events import EventWriter, events_after
+from server.runs.notifier import Notifier, Wake, events_payload, notify
+from server.services import RunServices
+from server.store import runs as run_store
+from tradegraph.accounts import create_user
+
+RUN_OF_THREAD = """
+WITH thread AS (INSERT INTO threads (thread_id, user_id) VALUES (%(thread)s, %(user)s))
+INSERT INTO runs (run_id, thread_id, user_id, assistant_id, status)
+VALUES (%(run)s, %(thread)s, %(user)s, %(run)s, 'running')
+"""
+FINISH = "UPDATE runs SET status = 'success' WHERE run_id = %s"
+
+
+@pytest.fixture
+async def services(database_url: str, pool: Any) -> AsyncIterator[RunServices]:
+    """The run services of an API-only process (no run slots): pool, notifier, census."""
+    started = await RunServices.start(database_url, pool, workers=0)
+    yield started
+    await started.stop()
+
+
+@pytest.fixture
+async def run_id(pool: Any) -> str:
+    """A running run of a new thread."""
+    run_id = str(uuid.uuid4())
+    async with pool.connection() as conn:
+        user, _ = await create_user(conn, name=f"local-{run_id[:8]}")
+        await conn.execute(RUN_OF_THREAD, {"thread": str(uuid.uuid4()), "user": user.id, "run": run_id})
+    return run_id
+
+
+class Counted:
+    """Wraps a real database read and counts its calls."""
+
+    def __init__(self, read: Any) -> None:
+        self.read, self.calls = read, 0
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return await self.read(*args, **kwargs)
+
+
+async def follow_to_the_end(services: RunServices, run_id: str) -> list[tuple[str, str, Any]]:
+    return [(e.id, e.event, e.data) async for e in follow.run_events(services, uuid.UUID(run_id))]
+
+
+async def write_a_run(writer: EventWriter) -> None:
+    """Five batches, each stored before the next is emitted, then the end."""
+    writer.emit("metadata", {"run_id": "r"})
+    for bar in range(5):
+        writer.emit("custom", {"type": "equity", "bar": bar})
+        await asyncio.sleep(0.1)  # past the batch window: one stored batch per bar
+    writer.emit("end", None)
+    await writer.close()
+
+
+async def until(predicate: Any) -> None:
+    for _ in range(300):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+async def test_a_stream_in_the_writers_process_reads_the_events_once_and_misses_nothing(
+    services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = Counted(events_after)
+    monkeypatch.setattr(follow, "events_after", reads)
+    stream = asyncio.create_task(follow_to_the_end(services, run_id))
+    await until(lambda: reads.calls == 1)  # the first read found nothing yet
+    await write_a_run(EventWriter(pool, run_id, 1, services.notifier.deliver))
+    sent = await asyncio.wait_for(stream, timeout=30)
+    assert reads.calls == 1  # every batch came with its wake-up
+    stored = await events_after(pool, run_id, 0)
+    assert [(id_, event) for id_, event, _ in sent] == [(str(e["seq"]), e["event"]) for e in stored]
+    assert [e["event"] for e in stored] == ["metadata", *["custom"] * 5, "end"]
+    assert json.loads(sent[3][2]) == {"type": "equity", "bar": 2}
+
+
+async def test_a_stream_in_another_process_reads_what_was_stored(
+    services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer hands its batches to nobody here (as in another process): NOTIFY wakes the stream."""
+    reads = Counted(events_after)
+    monkeypatch.setattr(follow, "events_after", reads)
+    stream = asyncio.create_task(follow_to_the_end(services, run_id))
+    await until(lambda: reads.calls == 1)
+    await write_a_run(EventWriter(pool, run_id, 1))
+    sent = await asyncio.wait_for(stream, timeout=30)
+    assert [id_ for id_, _, _ in sent] == [str(seq) for seq in range(1, 8)]
+    assert reads.calls > 1
+
+
+async def test_a_wait_reads_the_run_when_its_status_changes_not_on_each_batch(
+    services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = Counted(run_store.get_run)
+    monkeypatch.setattr(run_store, "get_run", reads)
+    waiting = asyncio.create_task(follow.wait_until_done(services, uuid.UUID(run_id)))
+    await until(lambda: reads.calls == 1)
+    writer = EventWriter(pool, run_id, 1, services.notifier.deliver)
+    for bar in range(3):
+        writer.emit("custom", {"bar": bar})
+        await asyncio.sleep(0.1)
+    await writer.close()
+    await asyncio.sleep(0.3)  # the batches' NOTIFYs have arrived too
+    assert not waiting.done() and reads.calls == 1
+    async with pool.connection() as conn:
+        await conn.execute(FINISH, (run_id,))
+        await notify(conn, run_id)
+    run = await asyncio.wait_for(waiting, timeout=5)  # well before the periodic check
+    assert run is not None and run["status"] == "success"
+    assert reads.calls == 2
+
+
+def stored(*seqs: int) -> list[Any]:
+    return [{"seq": seq, "event": "custom", "data": None} for seq in seqs]
+
+
+async def test_what_a_wake_up_hands_over_and_when_it_says_read_the_database() -> None:
+    wake = Wake()
+    assert wake.take_after(0) is None  # nothing arrived (a timed-out wait): read
+    wake.hand(stored(1, 2))
+    wake.announce(2)  # the batch's own NOTIFY, here before the reader looked
+    assert [e["seq"] for e in wake.take_after(0) or []] == [1, 2]
+    wake.announce(2)  # ... or after it: nothing new
+    assert wake.take_after(2) == []
+    wake.announce(4)  # stored by another process
+    assert wake.take_after(2) is None
+    wake.hand(stored(6))  # not contiguous with what the reader has
+    assert wake.take_after(4) is None
+    wake.hand(stored(7))
+    wake.announce(None)  # the run's status changed
+    assert wake.take_after(6) is None
+    assert not wake.take_change()
+    wake.announce(None)
+    assert wake.take_change()
+
+
+async def test_the_payload_of_a_stored_batch_names_the_run_and_its_last_event(database_url: str) -> None:
+    notifier = Notifier(database_url)
+    await notifier.start()
+    try:
+        run_id = str(uuid.uuid4())
+        with notifier.waiter(run_id) as wake:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                await conn.execute("SELECT pg_notify('tradegraph_runs', %s)", (events_payload(run_id, 9),))
+            await asyncio.wait_for(wake.wait(), timeout=10)
+            assert wake.take_after(9) == []
+    finally:
+        await notifier.stop()
