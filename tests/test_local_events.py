@@ -59,7 +59,8 @@ class Counted:
 
 
 async def follow_to_the_end(services: RunServices, run_id: str) -> list[tuple[str, str, Any]]:
-    return [(e.id, e.event, e.data) async for e in follow.run_events(services, uuid.UUID(run_id))]
+    batches = [batch async for batch in follow.run_events(services, uuid.UUID(run_id))]
+    return [(e.id, e.event, e.data) for batch in batches for e in batch]
 
 
 async def write_a_run(writer: EventWriter) -> None:

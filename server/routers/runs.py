@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from server.deps import CurrentUser, PoolDep, ServicesDep
 from server.routers.threads import owned_thread
@@ -43,7 +43,7 @@ async def _owned_run(pool: Pool, thread_id: UUID, run_id: UUID, user: User) -> R
     return run
 
 
-def _sse(events: AsyncIterator[ServerSentEvent], headers: dict[str, str]) -> EventSourceResponse:
+def _sse(events: AsyncIterator[bytes], headers: dict[str, str]) -> EventSourceResponse:
     return EventSourceResponse(
         events,
         ping=KEEPALIVE_S,
@@ -78,12 +78,13 @@ async def create_streamed_run(
 
 async def _followed(
     services: RunServices, run: RunRow, *, after: int, modes: set[str] | None, cancel_on_disconnect: bool
-) -> AsyncIterator[ServerSentEvent]:
-    """A run's events; if the client leaves before the end and asked for it, the run is cancelled."""
+) -> AsyncIterator[bytes]:
+    """A run's events, each batch in one write; if the client leaves before the end and asked for
+    it, the run is cancelled."""
     finished = False
     try:
-        async for event in run_events(services, run["run_id"], after=after, modes=modes):
-            yield event
+        async for batch in run_events(services, run["run_id"], after=after, modes=modes):
+            yield b"".join(event.encode() for event in batch)
         finished = True
     finally:
         if not finished and cancel_on_disconnect:

@@ -80,14 +80,19 @@ async def _run(services: RunServices, run_id: UUID) -> RunRow | None:
     return await _read(f"follow run {run_id}", read)
 
 
+def _sse_event(row: StoredEvent) -> ServerSentEvent:
+    return ServerSentEvent(data=dumps(row["data"]), event=row["event"], id=str(row["seq"]))
+
+
 def _error_event(exc: RunStuck, seq: int) -> ServerSentEvent:
     return ServerSentEvent(data=dumps({"error": "RunStuck", "message": str(exc)}), event="error", id=str(seq))
 
 
 async def run_events(
     services: RunServices, run_id: UUID, *, after: int = 0, modes: set[str] | None = None
-) -> AsyncIterator[ServerSentEvent]:
-    """Stored events after `after`, then live ones, until the run's final `end` or `error`.
+) -> AsyncIterator[list[ServerSentEvent]]:
+    """Stored events after `after`, then live ones, until the run's final `end` or `error`, in the
+    batches they arrive in (one write to the client per batch, not per event).
 
     The waiter is registered before the first read and kept to the end, so nothing stored after a
     read is missed. Batches stored by this process arrive with their wake-up and are sent without a
@@ -107,32 +112,37 @@ async def run_events(
             while True:
                 from_database = rows is None
                 rows = await stored() if rows is None else rows
+                batch, ended = [], False
                 for row in rows:
                     seq = row["seq"]
                     if modes is None or row["event"] in (*modes, *TERMINAL, "metadata"):
-                        yield ServerSentEvent(data=dumps(row["data"]), event=row["event"], id=str(seq))
-                    if row["event"] in TERMINAL:
-                        return
+                        batch.append(_sse_event(row))
+                    if ended := row["event"] in TERMINAL:
+                        break
+                if batch:
+                    yield batch
+                if ended:
+                    return
                 if from_database and len(rows) == EVENTS_PER_READ:
                     rows = None  # more are stored already
                     continue
                 if from_database and not rows:  # nothing new: is the run still going?
                     run = await _run(services, run_id)
                     if run is None:  # rolled back: the run and its events are gone
-                        yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
+                        yield [ServerSentEvent(data="null", event="end", id=str(seq + 1))]
                         return
                     if run["status"] in ACTIVE:
                         await watch.check(run_id)
                     else:
                         finished_at = finished_at or loop.time()
                         if loop.time() - finished_at > GRACE_FOR_END_S:
-                            yield ServerSentEvent(data="null", event="end", id=str(seq + 1))
+                            yield [ServerSentEvent(data="null", event="end", id=str(seq + 1))]
                             return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=1.0 if finished_at else WAKE_EVERY_S)
                 rows = wake.take_after(seq)
     except RunStuck as exc:
-        yield _error_event(exc, seq + 1)
+        yield [_error_event(exc, seq + 1)]
 
 
 async def wait_until_done(services: RunServices, run_id: UUID) -> RunRow | None:
