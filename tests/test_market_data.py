@@ -5,9 +5,10 @@ from decimal import Decimal
 
 import pytest
 
+from tradegraph.market import prices
 from tradegraph.market.bar import Bar
 from tradegraph.market.intraday import MINUTES_PER_DAY, minute_bars
-from tradegraph.market.prices import bar_at, daily_bars, history, next_time, session_times
+from tradegraph.market.prices import bar_at, daily_bars, history, known_symbols, next_time, session_times
 
 
 async def test_aapl_split_days_are_continuous(pool):
@@ -60,3 +61,11 @@ async def test_intraday_clock_walks_minutes_then_the_next_trading_day(pool):
         2012, 3, 5, 9, 31
     )
     assert await next_time(pool, ["AAPL"], friday_close, "daily", date(2012, 3, 2)) is None
+
+
+async def test_known_symbols_are_every_symbol_with_daily_bars_in_order(pool, monkeypatch):
+    monkeypatch.setattr(prices, "_symbols_cache", [])  # read from the database, not this process's cache
+    async with pool.connection() as conn:
+        rows = await (await conn.execute("SELECT DISTINCT symbol FROM daily_bars ORDER BY symbol")).fetchall()
+    assert len(rows) >= 3
+    assert await known_symbols(pool) == [row["symbol"] for row in rows]
