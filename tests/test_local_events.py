@@ -81,16 +81,25 @@ async def until(predicate: Any) -> None:
     raise AssertionError("never happened")
 
 
-async def test_a_stream_in_the_writers_process_reads_the_events_once_and_misses_nothing(
-    services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def follow_while_written(
+    services: RunServices, run_id: str, writer: EventWriter, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[str, str, Any]], int]:
+    """Follow the run from before its first event while `writer` writes it: what the stream sent,
+    and how many times it read the run's events from the database."""
     reads = Counted(events_after)
     monkeypatch.setattr(follow, "events_after", reads)
     stream = asyncio.create_task(follow_to_the_end(services, run_id))
     await until(lambda: reads.calls == 1)  # the first read found nothing yet
-    await write_a_run(EventWriter(pool, run_id, 1, services.notifier.deliver))
-    sent = await asyncio.wait_for(stream, timeout=30)
-    assert reads.calls == 1  # every batch came with its wake-up
+    await write_a_run(writer)
+    return await asyncio.wait_for(stream, timeout=30), reads.calls
+
+
+async def test_a_stream_in_the_writers_process_reads_the_events_once_and_misses_nothing(
+    services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = EventWriter(pool, run_id, 1, services.notifier.deliver)
+    sent, reads = await follow_while_written(services, run_id, writer, monkeypatch)
+    assert reads == 1  # every batch came with its wake-up
     stored = await events_after(pool, run_id, 0)
     assert [(id_, event) for id_, event, _ in sent] == [(str(e["seq"]), e["event"]) for e in stored]
     assert [e["event"] for e in stored] == ["metadata", *["custom"] * 5, "end"]
@@ -101,14 +110,9 @@ async def test_a_stream_in_another_process_reads_what_was_stored(
     services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The writer hands its batches to nobody here (as in another process): NOTIFY wakes the stream."""
-    reads = Counted(events_after)
-    monkeypatch.setattr(follow, "events_after", reads)
-    stream = asyncio.create_task(follow_to_the_end(services, run_id))
-    await until(lambda: reads.calls == 1)
-    await write_a_run(EventWriter(pool, run_id, 1))
-    sent = await asyncio.wait_for(stream, timeout=30)
+    sent, reads = await follow_while_written(services, run_id, EventWriter(pool, run_id, 1), monkeypatch)
     assert [id_ for id_, _, _ in sent] == [str(seq) for seq in range(1, 8)]
-    assert reads.calls > 1
+    assert reads > 1
 
 
 async def test_a_wait_reads_the_run_when_its_status_changes_not_on_each_batch(
