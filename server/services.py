@@ -57,7 +57,7 @@ class RunServices:
         await queue_pool.open()
         await queue.open_async(pool=queue_pool)
         webhooks = WebhookOutbox(pool)
-        executor = RunExecutor(pool, graph, lifecycle, webhooks, on_stored=notifier.deliver)
+        executor = RunExecutor(pool, graph, lifecycle, webhooks, feed=notifier)
         crons = CronScheduler(pool, graph, lifecycle)
         context = WorkerContext(executor=executor, sweeper=retention, crons=crons, webhooks=webhooks)
         restart_s = get_settings().worker_restart_s

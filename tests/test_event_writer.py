@@ -1,5 +1,5 @@
 """A run's stored events: every emitted event is stored once, in order, even when the run ends
-while a batch is still being written."""
+while a batch is still being written; a new attempt of a run never reuses a number."""
 
 import asyncio
 import uuid
@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from server.runs.events import EventWriter, events_after
+from server.runs.events import ATTEMPT_SPAN, EventWriter, events_after, first_seq
 from tradegraph.accounts import create_user
 
 RUN_OF_THREAD = """
@@ -57,3 +57,28 @@ async def wait_for_insert_blocked(pool: Any, run_id: str) -> None:
                 return
             await asyncio.sleep(0.05)
     raise AssertionError(f"the writer's first batch for run {run_id} never started")
+
+
+async def test_a_new_attempt_numbers_its_events_past_anything_an_earlier_one_sent(pool: Any) -> None:
+    """Attempt 1 sent events 1-8, but a database crash lost 6-8 (asynchronous commit). The run
+    moves to another worker: its events must not take 6-8, or a client that saw 8 and rejoins
+    would skip them."""
+    run_id = str(uuid.uuid4())
+    async with pool.connection() as conn:
+        user, _ = await create_user(conn, name=f"attempts-{run_id[:8]}")
+        await conn.execute(RUN_OF_THREAD, {"thread": str(uuid.uuid4()), "user": user.id, "run": run_id})
+    assert await first_seq(pool, run_id, 1) == 1
+    first = EventWriter(pool, run_id, 1)
+    for bar in range(5):
+        first.emit("custom", {"bar": bar})
+    await first.close()  # 6-8 were sent too, then lost with the crash
+    second_start = await first_seq(pool, run_id, 2)
+    assert second_start == ATTEMPT_SPAN + 1
+    second = EventWriter(pool, run_id, second_start)
+    second.emit("metadata", {"attempt": 2})
+    second.emit("end", None)
+    await second.close()
+    rejoined = await events_after(pool, run_id, 8)  # the client saw up to 8
+    seen = [(e["seq"] - ATTEMPT_SPAN, e["event"]) for e in rejoined]
+    assert seen == [(1, "metadata"), (2, "end")]
+    assert await first_seq(pool, run_id, 3) == 2 * ATTEMPT_SPAN + 1

@@ -27,6 +27,7 @@ INSERT INTO runs (run_id, thread_id, user_id, assistant_id, status)
 VALUES (%(run)s, %(thread)s, %(user)s, %(run)s, 'running')
 """
 FINISH = "UPDATE runs SET status = 'success' WHERE run_id = %s"
+NOTIFY_BATCH = "SELECT pg_notify('tradegraph_runs', %s)"
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ async def follow_while_written(
 async def test_a_stream_in_the_writers_process_reads_the_events_once_and_misses_nothing(
     services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = EventWriter(pool, run_id, 1, services.notifier.deliver)
+    writer = EventWriter(pool, run_id, 1, services.notifier)
     sent, reads = await follow_while_written(services, run_id, writer, monkeypatch)
     assert reads == 1  # every batch came with its wake-up
     stored = await events_after(pool, run_id, 0)
@@ -122,7 +123,7 @@ async def test_a_wait_reads_the_run_when_its_status_changes_not_on_each_batch(
     monkeypatch.setattr(run_store, "get_run", reads)
     waiting = asyncio.create_task(follow.wait_until_done(services, uuid.UUID(run_id)))
     await until(lambda: reads.calls == 1)
-    writer = EventWriter(pool, run_id, 1, services.notifier.deliver)
+    writer = EventWriter(pool, run_id, 1, services.notifier)
     for bar in range(3):
         writer.emit("custom", {"bar": bar})
         await asyncio.sleep(0.1)
@@ -161,15 +162,25 @@ async def test_what_a_wake_up_hands_over_and_when_it_says_read_the_database() ->
     assert wake.take_change()
 
 
-async def test_the_payload_of_a_stored_batch_names_the_run_and_its_last_event(database_url: str) -> None:
+async def test_a_batch_this_process_is_storing_wakes_nobody_by_its_notify(database_url: str) -> None:
+    """The NOTIFY of a batch this process stores may come before the hand-over: it must not send
+    the waiter to the database. A NOTIFY past what this process stores (another process) must."""
     notifier = Notifier(database_url)
     await notifier.start()
     try:
         run_id = str(uuid.uuid4())
         with notifier.waiter(run_id) as wake:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-                await conn.execute("SELECT pg_notify('tradegraph_runs', %s)", (events_payload(run_id, 9),))
-            await asyncio.wait_for(wake.wait(), timeout=10)
-            assert wake.take_after(9) == []
+                notifier.storing(run_id, 9)
+                await conn.execute(NOTIFY_BATCH, (events_payload(run_id, 9),))
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=0.5)
+                await conn.execute(NOTIFY_BATCH, (events_payload(run_id, 12),))
+                await asyncio.wait_for(wake.wait(), timeout=10)
+                assert wake.take_after(9) is None  # 10-12 were stored elsewhere: read them
+                notifier.stopped_storing(run_id)
+                await conn.execute(NOTIFY_BATCH, (events_payload(run_id, 9),))
+                await asyncio.wait_for(wake.wait(), timeout=10)
+                assert wake.take_after(12) == []
     finally:
         await notifier.stop()

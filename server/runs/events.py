@@ -1,8 +1,8 @@
 """The stored SSE events of runs: appended in batches by the executor, read by any stream."""
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
 
 from psycopg.types.json import Jsonb
 
@@ -30,15 +30,36 @@ SELECT_AFTER = f"""
 SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT {EVENTS_PER_READ}
 """
 
-OnStored = Callable[[str, Sequence[StoredEvent]], None]
-"""Told of each batch once it is committed (`Notifier.deliver`: this process's followers)."""
+
+class LocalFeed(Protocol):
+    """This process's followers of runs (`Notifier`): told of a batch before it is stored, so the
+    batch's own NOTIFY need not wake them, and handed it once it is committed."""
+
+    def storing(self, run_id: str, last_seq: int) -> None: ...
+
+    def deliver(self, run_id: str, events: Sequence[StoredEvent]) -> None: ...
+
+    def stopped_storing(self, run_id: str) -> None: ...
 
 
-async def next_seq(pool: Pool, run_id: str) -> int:
-    """The sequence number the next event of a run gets (1 for a new run)."""
+ATTEMPT_SPAN = 1 << 32
+"""Sequence numbers each attempt of a run may use: attempt k starts at (k - 1) * ATTEMPT_SPAN + 1 or
+after the last stored event, whichever is later."""
+
+
+async def first_seq(pool: Pool, run_id: str, attempt: int) -> int:
+    """The sequence number of the first event of this attempt of a run.
+
+    A new attempt never reuses a number an earlier one may have sent. Stored events commit
+    asynchronously, so a database crash can lose the last ones after a stream has sent them;
+    numbering on from the last stored event would give their numbers to new events, and a client
+    rejoining after one of them would skip those. So each attempt starts in a range of its own.
+    """
+    if attempt <= 1:
+        return 1
     async with pool.connection() as conn:
         row = await (await conn.execute(NEXT_SEQ, (run_id,))).fetchone()
-    return int(row["next"]) if row else 1
+    return max(int(row["next"]) if row else 1, (attempt - 1) * ATTEMPT_SPAN + 1)
 
 
 async def events_after(pool: Pool, run_id: str, seq: int) -> list[StoredEvent]:
@@ -51,12 +72,11 @@ async def events_after(pool: Pool, run_id: str, seq: int) -> list[StoredEvent]:
 class EventWriter:
     """Buffers a run's events and stores them in order, one statement (with its NOTIFY) per batch.
 
-    Each stored batch is then handed to `on_stored`, so followers in this process need not read
-    it back.
+    Each stored batch is then handed to `feed`, so followers in this process need not read it back.
     """
 
-    def __init__(self, pool: Pool, run_id: str, first_seq: int, on_stored: OnStored | None = None) -> None:
-        self._pool, self._run_id, self._seq, self._on_stored = pool, run_id, first_seq, on_stored
+    def __init__(self, pool: Pool, run_id: str, first_seq: int, feed: LocalFeed | None = None) -> None:
+        self._pool, self._run_id, self._seq, self._feed = pool, run_id, first_seq, feed
         self._pending: list[StoredEvent] = []
         self._wake = asyncio.Event()
         self._closing = False
@@ -79,23 +99,29 @@ class EventWriter:
         await self._task
 
     async def _flush_loop(self) -> None:
-        while not (self._closing and not self._pending):
-            await self._wake.wait()
-            if not self._closing:
-                await asyncio.sleep(BATCH_WINDOW_S)  # gather what the next steps emit into one write
-            self._wake.clear()
-            await self._flush()
+        try:
+            while not (self._closing and not self._pending):
+                await self._wake.wait()
+                if not self._closing:
+                    await asyncio.sleep(BATCH_WINDOW_S)  # gather what the next steps emit into one write
+                self._wake.clear()
+                await self._flush()
+        finally:
+            if self._feed is not None:
+                self._feed.stopped_storing(self._run_id)
 
     async def _flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
         params = (self._run_id, Jsonb(batch), CHANNEL, events_payload(self._run_id, batch[-1]["seq"]))
+        if self._feed is not None:
+            self._feed.storing(self._run_id, batch[-1]["seq"])
 
         async def store() -> None:
             async with self._pool.connection() as conn:  # one atomic statement: store, then wake readers
                 await conn.execute(INSERT_EVENTS, params)
 
         await retrying(store, what=f"events of run {self._run_id}")
-        if self._on_stored is not None:
-            self._on_stored(self._run_id, batch)
+        if self._feed is not None:
+            self._feed.deliver(self._run_id, batch)

@@ -21,7 +21,7 @@ from langgraph.types import Command, StateSnapshot
 from graph.config import run_config, thread_config
 from graph.context import SessionContext
 from server import metrics
-from server.runs.events import EventWriter, OnStored, next_seq
+from server.runs.events import EventWriter, LocalFeed, first_seq
 from server.runs.job import RunJob
 from server.runs.lifecycle import RunLifecycle
 from server.runs.priority import FirstBars, Newcomer
@@ -70,11 +70,11 @@ class RunExecutor:
         graph: CompiledStateGraph[Any, Any, Any, Any],
         lifecycle: RunLifecycle,
         webhooks: RunEndListener | None = None,
-        on_stored: OnStored | None = None,
+        feed: LocalFeed | None = None,
     ) -> None:
-        """`on_stored` is handed each batch of events once stored (this process's followers)."""
+        """`feed` is handed each batch of events once stored (this process's followers)."""
         self.pool, self.graph, self.lifecycle, self.webhooks = pool, graph, lifecycle, webhooks
-        self.on_stored = on_stored
+        self.feed = feed
         self.first_bars = FirstBars()
 
     async def execute(self, run_id: UUID) -> None:
@@ -82,8 +82,8 @@ class RunExecutor:
         run = await self.lifecycle.start(run_id)
         if run is None:
             return  # cancelled before it started, or already finished
-        first_seq = 1 if run["attempt"] == 1 else await next_seq(self.pool, str(run_id))
-        writer = EventWriter(self.pool, str(run_id), first_seq, self.on_stored)
+        first = await first_seq(self.pool, str(run_id), run["attempt"])
+        writer = EventWriter(self.pool, str(run_id), first, self.feed)
         writer.emit("metadata", {"run_id": str(run_id), "attempt": run["attempt"]})
         error, started = None, time.perf_counter()
         try:

@@ -7,8 +7,9 @@ missed.
 
 A batch stored by this process is also handed to this process's waiters (`deliver`), so a stream
 served by the process that runs the graph follows it without reading the events back; the
-batch's own NOTIFY then only confirms what the waiter holds. Events stored by another process, or
-any other change, make the waiter read the database.
+writer announces each batch before storing it (`storing`), so the batch's own NOTIFY, which may
+arrive before the hand-over, wakes nobody here. Events stored by another process, or any other
+change, make the waiter read the database.
 """
 
 import asyncio
@@ -106,6 +107,7 @@ class Notifier:
     def __init__(self, url: str) -> None:
         self._url = url
         self._waiters: dict[str, set[Wake]] = defaultdict(set)
+        self._storing: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -133,14 +135,25 @@ class Notifier:
             if not self._waiters[str(run_id)]:
                 self._waiters.pop(str(run_id), None)
 
+    def storing(self, run_id: str, last_seq: int) -> None:
+        """This process is storing a run's events up to `last_seq`: their NOTIFY wakes nobody here,
+        since `deliver` hands the batch over (it may arrive before or after the NOTIFY)."""
+        self._storing[str(run_id)] = max(self._storing.get(str(run_id), 0), last_seq)
+
     def deliver(self, run_id: str, events: Sequence[StoredEvent]) -> None:
         """Hand a batch this process has just stored (committed, in order) to its waiters."""
         if events:
             for wake in self._waiters.get(str(run_id), ()):
                 wake.hand(events)
 
+    def stopped_storing(self, run_id: str) -> None:
+        """The run's writer in this process is done (a later NOTIFY of it wakes waiters again)."""
+        self._storing.pop(str(run_id), None)
+
     def _wake(self, payload: str) -> None:
         run_id, _, seq = payload.partition(":")
+        if seq and int(seq) <= self._storing.get(run_id, 0):
+            return  # stored by this process: handed over by `deliver`
         for wake in self._waiters.get(run_id, ()):
             wake.announce(int(seq) if seq else None)
 
