@@ -15,17 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.ledger_checks import assert_reconciles
+from tests.test_concurrency import A_QUARTER, BARS
 from tradegraph.settings import PROJECT_ROOT
 
 SOURCES = PROJECT_ROOT / "tests" / "js"
 FILES = ("package.json", "package-lock.json", "follow_session.mjs")
-QUARTER = {
-    "mode": "daily",
-    "start": "2012-01-03",
-    "end": "2012-03-30",
-    "symbols": ["AAPL", "MSFT", "IBM"],
-    "decider": "rule",
-}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +46,11 @@ async def test_the_javascript_client_streams_rejoins_and_reads_a_session(
 ):
     owner = await make_user()
     model = await make_model(owner=owner)
+    arguments = (server.url, owner["api_key"], str(model["id"]), json.dumps(A_QUARTER))
     node = await asyncio.create_subprocess_exec(
-        *("node", "follow_session.mjs", server.url, owner["api_key"], str(model["id"]), json.dumps(QUARTER)),
+        "node",
+        "follow_session.mjs",
+        *arguments,
         cwd=js_client,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -62,7 +59,7 @@ async def test_the_javascript_client_streams_rejoins_and_reads_a_session(
     assert node.returncode == 0, err.decode()[-3000:]
     seen = json.loads(out.decode().strip().splitlines()[-1])
     assert seen["counts"]["metadata"] == 1
-    assert seen["equity"] == 62  # one equity event per bar, none lost or repeated
+    assert seen["equity"] == BARS  # one equity event per bar, none lost or repeated
     assert seen["counts"]["updates"] >= 4  # start, decide, risk_check, execute ...
     assert seen["rejoined"] == sum(seen["counts"].values()) - 3  # everything after event 3
     assert seen["values"]["done"] is True
