@@ -114,9 +114,10 @@ class EventWriter:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        params = (self._run_id, Jsonb(batch), CHANNEL, events_payload(self._run_id, batch[-1]["seq"]))
+        last_seq = batch[-1]["seq"]
+        params = (self._run_id, Jsonb(batch), CHANNEL, events_payload(self._run_id, last_seq))
         if self._feed is not None:
-            self._feed.storing(self._run_id, batch[-1]["seq"])
+            self._feed.storing(self._run_id, last_seq)
 
         async def store() -> None:
             async with self._pool.connection() as conn:  # one atomic statement: store, then wake readers

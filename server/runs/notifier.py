@@ -63,9 +63,7 @@ class Wake:
         cleared either way.
         """
         news, changed, up_to = self._flag.is_set(), self._changed, self._stored_up_to
-        fresh = [e for e in self._events if e["seq"] > seq]
-        self._flag.clear()
-        self._events, self._changed = [], False
+        fresh = [e for e in self._clear() if e["seq"] > seq]
         if not news or changed:
             return None
         if fresh and (fresh[0]["seq"] != seq + 1 or fresh[-1]["seq"] - seq != len(fresh)):
@@ -78,9 +76,15 @@ class Wake:
         Clears the news. A lost LISTEN connection counts as a change: anything may have happened.
         """
         changed = self._changed
+        self._clear()
+        return changed
+
+    def _clear(self) -> list[StoredEvent]:
+        """Forget the news; the events handed over since the last look."""
+        events = self._events
         self._flag.clear()
         self._events, self._changed = [], False
-        return changed
+        return events
 
     def announce(self, last_seq: int | None) -> None:
         """A notification: events stored up to `last_seq`, or (None) some other change."""
