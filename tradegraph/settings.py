@@ -51,9 +51,9 @@ class Settings(BaseSettings):
     """Most database connections one process opens for runs and requests (plus 1 to listen and
     up to 5 for the queue).
 
-    Fewer connections are each used more: every new connection plans each statement afresh (custom
-    plans for its first executions, catalog caches to fill) and psycopg prepares a statement only
-    after its fifth execution on a connection. On the 2-core benchmark machine, 10 against 20 gave
+    Fewer connections are each used more: every new connection prepares each statement on its first
+    use (`prepare_threshold=0`), plans it afresh for its first five executions (custom plans) and
+    fills its catalog caches. On the 2-core benchmark machine, 10 against 20 gave
     less than half of PostgreSQL's planning time and about 11% more sessions' bars per second
     (README, "Streams in the writer's process"). Raise it for a database with many cores.
     """
