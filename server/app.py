@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from server import console, mcp_server
 from server.bootstrap import check_startup, refuse_unsafe_database
 from server.errors import BodyGuard, install_error_handlers
+from server.gc_policy import settle_after_startup
 from server.metrics import database_error
 from server.ratelimit import RateLimit, parse_limits
 from server.routers import arenas, assistants, crons, market, me, meta, models, runs, store, threads
@@ -49,6 +50,7 @@ def lifespan_of(
         DISCONNECT_LISTENERS.append(database_error)
         if services.worker is not None:  # fault injection: `kill -USR1 <pid>` kills the run worker task
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, services.worker.kill)
+        settle_after_startup()
         log.info("tradegraph ready with %d run worker slot(s)", slots)
         try:
             async with app.state.mcp_sessions.run():  # the /mcp endpoint's task group

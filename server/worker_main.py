@@ -3,6 +3,7 @@
 import asyncio
 import signal
 
+from server.gc_policy import settle_after_startup
 from server.services import RunServices
 from tradegraph.bootstrap import prepare_database
 from tradegraph.database import database_url, make_pool
@@ -28,6 +29,7 @@ async def run_worker(*, concurrency: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     if services.worker is not None:  # fault injection: `kill -USR1 <pid>` kills the run worker task
         loop.add_signal_handler(signal.SIGUSR1, services.worker.kill)
+    settle_after_startup()
     try:
         await stop.wait()
     finally:
