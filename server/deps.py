@@ -9,7 +9,7 @@ from tradegraph.accounts import User, user_for_key
 from tradegraph.database import Pool
 
 
-def get_pool(request: Request) -> Pool:
+async def get_pool(request: Request) -> Pool:
     """The app's connection pool (opened in the lifespan)."""
     pool: Pool = request.app.state.pool
     return pool
@@ -57,7 +57,7 @@ async def admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(admin_user)]
 
 
-def get_services(request: Request) -> RunServices:
+async def get_services(request: Request) -> RunServices:
     """The run services (graph, lifecycle, notifier, worker) started in the lifespan."""
     services: RunServices = request.app.state.services
     return services

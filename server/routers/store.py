@@ -83,7 +83,7 @@ class NamespaceList(Body):
     offset: int = Field(default=0, ge=0)
 
 
-def store_of(services: ServicesDep) -> BaseStore:
+async def store_of(services: ServicesDep) -> BaseStore:
     """LangGraph's Postgres store, the one the service's graph carries."""
     store = services.graph.store
     assert store is not None, "the service's graph is compiled with a store"
