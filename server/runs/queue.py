@@ -7,7 +7,7 @@ queries retry while the database is away and the listener reconnects, so a worke
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -16,6 +16,7 @@ import procrastinate
 from procrastinate import JobContext
 from procrastinate.connector import Notify
 from procrastinate.jobs import Job
+from procrastinate.worker import Worker
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -194,9 +195,31 @@ class WorkerContext:
     webhooks: WebhookSender
 
 
+FETCHERS = 4
+"""Jobs a worker asks the queue for at once, while it has free slots."""
+
+
+class ParallelFetchWorker(Worker):
+    """procrastinate's worker, taking up to FETCHERS jobs at a time instead of one.
+
+    The stock worker fetches a job, starts it, and only then asks for the next: one round trip,
+    plus a turn of a busy event loop, per job. When 100 runs are queued at once, that spread their
+    starts over a second (about 10 ms each, in order) while the runs already taken went on with
+    their bars. Here FETCHERS copies of its fetch loop run side by side; each still takes a free
+    slot before it fetches and stops when the queue has nothing for it, and the fetch query
+    itself (`FOR UPDATE SKIP LOCKED`, per-lock order) is the one workers in several processes
+    already share safely.
+    """
+
+    async def _fetch_and_process_jobs(self) -> None:
+        fetch: Callable[[], Awaitable[None]] = super()._fetch_and_process_jobs  # untyped upstream
+        await asyncio.gather(*(fetch() for _ in range(FETCHERS)))
+
+
 async def run_worker(context: WorkerContext, concurrency: int) -> None:
     """The procrastinate worker until it stops (cancelled, or a side task failed for good)."""
-    await queue.run_worker_async(
+    worker = ParallelFetchWorker(
+        app=queue,
         concurrency=concurrency,
         wait=True,
         install_signal_handlers=False,
@@ -213,6 +236,8 @@ async def run_worker(context: WorkerContext, concurrency: int) -> None:
         shutdown_graceful_timeout=5.0,
         delete_jobs="successful",
     )
+    run: Callable[[], Awaitable[None]] = worker.run  # untyped upstream
+    await run()
 
 
 LIVE_WORKERS = """
