@@ -7,7 +7,7 @@ queries retry while the database is away and the listener reconnects, so a worke
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -15,7 +15,7 @@ from uuid import UUID
 import procrastinate
 from procrastinate import JobContext
 from procrastinate.connector import Notify
-from procrastinate.jobs import Job
+from procrastinate.jobs import Job, Notification
 from procrastinate.worker import Worker
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -49,6 +49,13 @@ class ResilientConnector(procrastinate.PsycopgConnector):
     async def execute_query_all_async(self, query: Any, **arguments: Any) -> Any:
         parent = super().execute_query_all_async
         return await retrying(lambda: parent(query, **arguments), what="queue")
+
+    async def close_async(self) -> None:
+        """Close, and forget the pool it was given: procrastinate keeps a pool passed to `open_async`
+        after closing, so the next `open_async` of the process (services started again, as tests
+        do) would return early and query the closed pool."""
+        await super().close_async()
+        self._async_pool, self._pool_externally_set = None, False
 
     async def listen_notify(self, on_notification: Notify, channels: Iterable[str]) -> None:
         while True:
@@ -196,24 +203,53 @@ class WorkerContext:
 
 
 FETCHERS = 4
-"""Jobs a worker asks the queue for at once, while it has free slots."""
+"""Most jobs a worker asks the queue for at once, while it has free slots."""
 
 
 class ParallelFetchWorker(Worker):
-    """procrastinate's worker, taking up to FETCHERS jobs at a time instead of one.
+    """procrastinate's worker, fetching up to FETCHERS jobs at a time when many are queued.
 
     The stock worker fetches a job, starts it, and only then asks for the next: one round trip,
-    plus a turn of a busy event loop, per job. When 100 runs are queued at once, that spread their
-    starts over a second (about 10 ms each, in order) while the runs already taken went on with
-    their bars. Here FETCHERS copies of its fetch loop run side by side; each still takes a free
-    slot before it fetches and stops when the queue has nothing for it, and the fetch query
-    itself (`FOR UPDATE SKIP LOCKED`, per-lock order) is the one workers in several processes
-    already share safely.
+    plus a turn of a busy event loop, per job. When 100 runs were queued at once, that spread their
+    starts over a second, in order, while the runs already taken went on with their bars. Here a
+    round of fetching starts with one copy of the stock fetch loop, and each further new-job
+    notification that arrives during the round adds another, up to FETCHERS: a single run costs
+    the stock two fetches (its own and the empty one), a burst is fetched four at a time. The
+    first round, when the worker starts and may find a backlog, starts with all of them. Each
+    copy still takes a free slot before it fetches and stops when the queue has nothing for it,
+    and the fetch query (`FOR UPDATE SKIP LOCKED`, per-lock order) is the one workers in several
+    processes already share safely.
     """
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._fetchers: set[asyncio.Task[None]] = set()
+        self._first_round = True
+
     async def _fetch_and_process_jobs(self) -> None:
-        fetch: Callable[[], Awaitable[None]] = super()._fetch_and_process_jobs  # untyped upstream
-        await asyncio.gather(*(fetch() for _ in range(FETCHERS)))
+        for _ in range(FETCHERS if self._first_round else 1):
+            self._add_fetcher()
+        self._first_round = False
+        try:
+            while self._fetchers:
+                done, _ = await asyncio.wait(self._fetchers, return_when=asyncio.FIRST_COMPLETED)
+                self._fetchers -= done
+                for fetcher in done:
+                    fetcher.result()  # a failed fetch stops the worker, as the stock loop's would
+        finally:
+            for fetcher in self._fetchers:
+                fetcher.cancel()
+            self._fetchers.clear()
+
+    async def _handle_notification(self, *, channel: str, notification: Notification) -> None:
+        await super()._handle_notification(channel=channel, notification=notification)
+        if self._fetchers and notification["type"] == "job_inserted":
+            self._add_fetcher()  # another job while a round is on: fetch it alongside
+
+    def _add_fetcher(self) -> None:
+        if len(self._fetchers) < FETCHERS:
+            fetch: Callable[[], Coroutine[Any, Any, None]] = super()._fetch_and_process_jobs  # untyped
+            self._fetchers.add(asyncio.create_task(fetch(), name="fetch jobs"))
 
 
 async def run_worker(context: WorkerContext, concurrency: int) -> None:
