@@ -11,9 +11,19 @@ from langchain_core.messages import BaseMessage
 from langgraph.types import Interrupt
 from pydantic import BaseModel
 
+PLAIN = frozenset({str, int, float, bool, type(None)})
+"""Types that are JSON values as they are (exactly these: a subclass takes the long way)."""
+
 
 def to_jsonable(value: Any) -> Any:
     """Convert what graphs put in state and streams into plain JSON values."""
+    kind = type(value)
+    if kind in PLAIN:  # most leaves of an event: checked first, with one set lookup
+        return value
+    if kind is dict:
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [to_jsonable(v) for v in value]
     if isinstance(value, BaseMessage):
         return value.model_dump()
     if isinstance(value, Interrupt):
