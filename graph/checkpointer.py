@@ -57,7 +57,7 @@ UPSERT_CHECKPOINT_WITH_BLOBS = f"""
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+    FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[], %(blobs)b::bytea[])
          AS b (channel, version, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
@@ -68,13 +68,15 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
 """`AsyncPostgresSaver`'s blob and checkpoint upserts as one statement (committed asynchronously,
-like the writes: see `ASYNC_COMMIT`)."""
+like the writes: see `ASYNC_COMMIT`). The arrays travel in binary (`%b`): psycopg's text format
+quotes each element through a regular expression and spells every blob out in hex, 135 us for a
+checkpoint's nine channels against 28 us."""
 INSERT_WRITES = f"""
 INSERT INTO checkpoint_writes
     (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
        w.idx, w.channel, w.type, w.blob
-FROM unnest(%(idxs)s::integer[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+FROM unnest(%(idxs)b::integer[], %(channels)b::text[], %(types)b::text[], %(blobs)b::bytea[])
      AS w (idx, channel, type, blob)
 CROSS JOIN {ASYNC_COMMIT}
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO
@@ -83,7 +85,7 @@ UPSERT_CHECKPOINT_WITH_BLOBS_AND_WRITES = f"""
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+    FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[], %(blobs)b::bytea[])
          AS b (channel, version, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 ), writes AS (
@@ -91,8 +93,8 @@ WITH blobs AS (
         (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
     SELECT %(thread_id)s, %(checkpoint_ns)s, %(parent_id)s, w.task_id, w.task_path, w.idx, w.channel,
            w.type, w.blob
-    FROM unnest(%(w_task_ids)s::text[], %(w_task_paths)s::text[], %(w_idxs)s::integer[],
-                %(w_channels)s::text[], %(w_types)s::text[], %(w_blobs)s::bytea[])
+    FROM unnest(%(w_task_ids)b::text[], %(w_task_paths)b::text[], %(w_idxs)b::integer[],
+                %(w_channels)b::text[], %(w_types)b::text[], %(w_blobs)b::bytea[])
          AS w (task_id, task_path, idx, channel, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 )

@@ -89,7 +89,7 @@ SELECT_BOOK = _HOLDINGS + _FILLS_ON_DAY + _OF_MODEL
 UPSERT_EQUITY = f"""
 INSERT INTO equity_points (thread_id, model_id, bar_time, equity, benchmark)
 SELECT %(thread_id)s, %(model_id)s, p.bar_time, p.equity, p.benchmark
-FROM unnest(%(bar_times)s::timestamp[], %(equities)s::numeric[], %(benchmarks)s::numeric[])
+FROM unnest(%(bar_times)b::timestamp[], %(equities)b::numeric[], %(benchmarks)b::numeric[])
      AS p (bar_time, equity, benchmark)
 CROSS JOIN {ASYNC_COMMIT}
 ON CONFLICT (thread_id, bar_time) DO UPDATE SET equity = EXCLUDED.equity,
