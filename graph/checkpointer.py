@@ -18,21 +18,10 @@ serializing them in a worker thread. Here a checkpoint with its blobs is one sta
 data-modifying CTE over `unnest` arrays) and a task's writes another, serialized in the event loop
 (a session's values are small). Same rows, same conflict rules; a step's two saves are two round
 trips and two statements for PostgreSQL to plan instead of about seven.
-
-And a step's ordinary writes usually travel with the step's checkpoint: LangGraph saves a task's
-writes as soon as the task ends (so that a step whose other tasks fail need not run it again), and
-the step's checkpoint, which already holds their effect, moments later. `aput_writes` holds
-ordinary writes for up to HOLD_WRITES_S; the checkpoint that follows their checkpoint takes them
-into its own statement (one round trip per step instead of two), and writes that no checkpoint
-takes by then (a slow sibling task, a state update, a run that pauses) are saved on their own.
-Either way `aput_writes` returns once its rows are committed. Special writes (errors, interrupts,
-resume values) are saved at once, with any writes held for the same checkpoint.
 """
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -81,30 +70,6 @@ FROM unnest(%(idxs)b::integer[], %(channels)b::text[], %(types)b::text[], %(blob
 CROSS JOIN {ASYNC_COMMIT}
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO
 """
-UPSERT_CHECKPOINT_WITH_BLOBS_AND_WRITES = f"""
-WITH blobs AS (
-    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
-    FROM unnest(%(channels)b::text[], %(versions)b::text[], %(types)b::text[], %(blobs)b::bytea[])
-         AS b (channel, version, type, blob)
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
-), writes AS (
-    INSERT INTO checkpoint_writes
-        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, %(parent_id)s, w.task_id, w.task_path, w.idx, w.channel,
-           w.type, w.blob
-    FROM unnest(%(w_task_ids)b::text[], %(w_task_paths)b::text[], %(w_idxs)b::integer[],
-                %(w_channels)b::text[], %(w_types)b::text[], %(w_blobs)b::bytea[])
-         AS w (task_id, task_path, idx, channel, type, blob)
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
-)
-INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_id)s, %(checkpoint)s, %(metadata)s
-FROM {ASYNC_COMMIT}
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
-DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
-"""
-"""The same, with the ordinary writes held for the parent checkpoint (`INSERT_NEW_WRITES`'s rule)."""
 UPSERT_WRITES = (
     INSERT_WRITES + "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
 )
@@ -113,40 +78,9 @@ INSERT_NEW_WRITES = INSERT_WRITES + "NOTHING"
 """Ordinary writes keep the first attempt's."""
 
 
-HOLD_WRITES_S = 0.05
-"""Longest a task's ordinary writes wait for the next checkpoint to take them along."""
-
-WriteKey = tuple[str, str, str]
-"""Thread id, checkpoint namespace and checkpoint id: the checkpoint that writes belong to."""
-WriteRow = tuple[str, str, str, str, str, int, str, str, bytes]
-"""A checkpoint write as the parent saver dumps it (thread, ns, checkpoint, task, path, idx, ...)."""
-
-
-@dataclass
-class HeldWrites:
-    """One task's ordinary writes, waiting for a checkpoint to save them along with itself."""
-
-    task_id: str
-    task_path: str
-    rows: list[WriteRow]
-    taken: "asyncio.Future[bool]"
-    """True once a checkpoint's statement saved them; False when they must be saved on their own."""
-    timer: asyncio.TimerHandle | None = None
-
-    def settle(self, *, saved: bool) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if not self.taken.done():
-            self.taken.set_result(saved)
-
-
 class ResilientPostgresSaver(AsyncPostgresSaver):
-    """`AsyncPostgresSaver` whose reads and writes retry while the database is unreachable, whose
-    operations over a pool run concurrently, and whose steps' writes ride with their checkpoints."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._held: dict[WriteKey, list[HeldWrites]] = {}
+    """`AsyncPostgresSaver` whose reads and writes retry while the database is unreachable, and
+    whose operations over a pool run concurrently."""
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
@@ -189,32 +123,16 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
                 blob_values[channel] = inline.pop(channel)
         versions = {k: v for k, v in new_versions.items() if k in blob_values}
         blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
-        parent_id = configurable.get("checkpoint_id")
         params = {
             "thread_id": thread_id,
             "checkpoint_ns": checkpoint_ns,
             "checkpoint_id": checkpoint["id"],
-            "parent_id": parent_id,
+            "parent_id": configurable.get("checkpoint_id"),
             "checkpoint": Jsonb({**checkpoint, "channel_values": inline}),
             "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
             **_columns(blobs, channels=2, versions=3, types=4, blobs=5),
         }
-        held = self._held.pop((str(thread_id), checkpoint_ns, parent_id), []) if parent_id else []
-        query = UPSERT_CHECKPOINT_WITH_BLOBS
-        if held:
-            rows = [row for writes in held for row in writes.rows]
-            params |= _columns(
-                rows, w_task_ids=3, w_task_paths=4, w_idxs=5, w_channels=6, w_types=7, w_blobs=8
-            )
-            query = UPSERT_CHECKPOINT_WITH_BLOBS_AND_WRITES
-        try:
-            await retrying(lambda: self._execute(query, params), what="checkpoint save")
-        except BaseException:
-            for writes in held:  # not saved: each task's writes are tried again on their own
-                writes.settle(saved=False)
-            raise
-        for writes in held:
-            writes.settle(saved=True)
+        await retrying(lambda: self._execute(UPSERT_CHECKPOINT_WITH_BLOBS, params), what="checkpoint save")
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -236,15 +154,8 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             task_path,
             writes,
         )
-        key = (str(configurable["thread_id"]), configurable["checkpoint_ns"], configurable["checkpoint_id"])
         if special:  # one statement may not update a row twice: the last write at an index wins
             rows = list({row[5]: row for row in rows}.values())
-            for held in self._held.pop(key, []):  # the step pauses or fails: no checkpoint follows
-                held.settle(saved=False)
-        elif not any(channel in WRITES_IDX_MAP for channel, _ in writes) and await self._held_until_taken(
-            key, HeldWrites(task_id, task_path, rows, _future())
-        ):
-            return  # saved by the checkpoint that followed
         params = {
             "thread_id": configurable["thread_id"],
             "checkpoint_ns": configurable["checkpoint_ns"],
@@ -256,25 +167,6 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
         query = UPSERT_WRITES if special else INSERT_NEW_WRITES
         await retrying(lambda: self._execute(query, params), what="checkpoint writes")
 
-    async def _held_until_taken(self, key: WriteKey, writes: HeldWrites) -> bool:
-        """Hold the writes for the checkpoint that follows theirs; whether it saved them."""
-        waiting = self._held.setdefault(key, [])
-        waiting.append(writes)
-
-        def release() -> None:  # not taken in time (or the waiter was cancelled)
-            if writes in waiting:
-                waiting.remove(writes)
-                if not waiting and self._held.get(key) is waiting:
-                    del self._held[key]
-            writes.settle(saved=False)
-
-        writes.timer = asyncio.get_running_loop().call_later(HOLD_WRITES_S, release)
-        try:
-            return await asyncio.shield(writes.taken)
-        except asyncio.CancelledError:
-            release()
-            raise
-
     async def _execute(self, query: str, params: dict[str, Any]) -> None:
         async with self._cursor() as cur:
             await cur.execute(query, params)
@@ -282,10 +174,6 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         parent = super().aget_tuple
         return await retrying(lambda: parent(config), what="checkpoint read")
-
-
-def _future() -> "asyncio.Future[bool]":
-    return asyncio.get_running_loop().create_future()
 
 
 def _columns(rows: Sequence[Sequence[Any]], **positions: int) -> dict[str, list[Any]]:
