@@ -17,12 +17,11 @@ PLAIN = frozenset({str, int, float, bool, type(None)})
 
 def to_jsonable(value: Any) -> Any:
     """Convert what graphs put in state and streams into plain JSON values."""
-    kind = type(value)
-    if kind in PLAIN:  # most leaves of an event: checked first, with one set lookup
+    if type(value) in PLAIN:  # most leaves of an event: checked first, with one set lookup
         return value
-    if kind is dict:
+    if isinstance(value, dict):  # containers before the costlier class checks below
         return {str(k): to_jsonable(v) for k, v in value.items()}
-    if kind is list:
+    if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
     if isinstance(value, BaseMessage):
         return value.model_dump()
@@ -30,10 +29,6 @@ def to_jsonable(value: Any) -> Any:
         return {"value": to_jsonable(value.value), "id": value.id}
     if isinstance(value, BaseModel):
         return to_jsonable(value.model_dump())
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
