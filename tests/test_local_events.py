@@ -14,12 +14,16 @@ from typing import Any
 import psycopg
 import pytest
 
+from graph.builder import GRAPH_ID
 from server.runs import follow
+from server.runs.create import create_run
 from server.runs.events import EventWriter, events_after
 from server.runs.notifier import Notifier, Wake, events_payload, notify
+from server.schemas import RunCreate
 from server.services import RunServices
 from server.store import runs as run_store
-from tradegraph.accounts import create_user
+from server.store import threads as thread_store
+from tradegraph.accounts import User, create_user
 
 RUN_OF_THREAD = """
 WITH thread AS (INSERT INTO threads (thread_id, user_id) VALUES (%(thread)s, %(user)s))
@@ -184,3 +188,53 @@ async def test_a_batch_this_process_is_storing_wakes_nobody_by_its_notify(databa
                 assert wake.take_after(12) == []
     finally:
         await notifier.stop()
+
+
+ONE_BAR = {"mode": "daily", "start": "2012-01-03", "end": "2012-01-03", "symbols": ["AAPL"]}
+
+
+async def test_a_run_created_and_executed_here_is_followed_without_reading_it_back(
+    database_url: str, pool: Any, make_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wait and a stream of runs that the request created (the notifier's mark taken before) and
+    this process executed: no read of the run or its events; the run and its events are handed
+    over, and they are what was stored."""
+    run_reads, event_reads = Counted(run_store.get_run), Counted(events_after)
+    monkeypatch.setattr(run_store, "get_run", run_reads)
+    monkeypatch.setattr(follow, "events_after", event_reads)
+    services = await RunServices.start(database_url, pool, workers=1)
+    try:
+        model = await make_model()
+        user = User(id=model["user_id"], name="local")
+        body = RunCreate(assistant_id=GRAPH_ID, input={**ONE_BAR, "decider": "rule"})
+        threads = [uuid.uuid4(), uuid.uuid4()]
+        async with pool.connection() as conn:
+            for thread_id in threads:
+                await thread_store.create_thread(
+                    conn, thread_id=thread_id, user_id=user.id, model_id=model["id"], metadata={}
+                )
+
+        mark = services.notifier.mark()
+        waited = await create_run(services, threads[0], user, body)
+        finished = await asyncio.wait_for(
+            follow.wait_until_done(services, waited["run_id"], created=mark), timeout=30
+        )
+        mark = services.notifier.mark()
+        streamed = await create_run(services, threads[1], user, body)
+        batches = follow.run_events(services, streamed["run_id"], created=mark)
+        sent = [(e.id, e.event, e.data) async for batch in batches for e in batch]
+        assert (run_reads.calls, event_reads.calls) == (0, 0)
+
+        async with pool.connection() as conn:
+            stored_run = await run_store.get_run(conn, run_id=waited["run_id"])
+        stored_events = await events_after(pool, str(streamed["run_id"]), 0)
+    finally:
+        await services.stop()
+    assert finished is not None and stored_run is not None and finished["status"] == "success"
+    assert {**finished, "result": None} == {**stored_run, "result": None}
+    assert json.loads(json.dumps(finished["result"])) == stored_run["result"]
+    assert stored_run["result"] and stored_run["result"]["done"] is True
+    assert [(id_, event, json.loads(data)) for id_, event, data in sent] == [
+        (str(e["seq"]), e["event"], e["data"]) for e in stored_events
+    ]
+    assert [e["event"] for e in stored_events][-1] == "end"

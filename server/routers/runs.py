@@ -16,6 +16,7 @@ from server.routers.threads import owned_thread
 from server.runs.create import create_run, run_json
 from server.runs.follow import RunStuck, run_events, run_result, wait_until_done
 from server.runs.lifecycle import CancelAction
+from server.runs.notifier import Mark
 from server.schemas import RunCreate
 from server.services import RunServices
 from server.store import runs as run_store
@@ -69,21 +70,33 @@ async def create_streamed_run(
     thread_id: UUID, body: RunCreate, services: ServicesDep, user: CurrentUser
 ) -> EventSourceResponse:
     """Queue a run and stream its events; `on_disconnect: cancel` cancels it if the client leaves."""
+    mark = services.notifier.mark()
     run = await create_run(services, thread_id, user, body)
     events = _followed(
-        services, run, after=0, modes=None, cancel_on_disconnect=body.on_disconnect == "cancel"
+        services,
+        run,
+        after=0,
+        modes=None,
+        cancel_on_disconnect=body.on_disconnect == "cancel",
+        created=mark,
     )
     return _sse(events, _locations(thread_id, run["run_id"], "/stream"))
 
 
 async def _followed(
-    services: RunServices, run: RunRow, *, after: int, modes: set[str] | None, cancel_on_disconnect: bool
+    services: RunServices,
+    run: RunRow,
+    *,
+    after: int,
+    modes: set[str] | None,
+    cancel_on_disconnect: bool,
+    created: Mark | None = None,
 ) -> AsyncIterator[bytes]:
     """A run's events, each batch in one write; if the client leaves before the end and asked for
-    it, the run is cancelled."""
+    it, the run is cancelled. `created`: the request created the run (follow.run_events)."""
     finished = False
     try:
-        async for batch in run_events(services, run["run_id"], after=after, modes=modes):
+        async for batch in run_events(services, run["run_id"], after=after, modes=modes, created=created):
             yield b"".join(event.encode() for event in batch)
         finished = True
     finally:
@@ -91,9 +104,12 @@ async def _followed(
             await asyncio.shield(services.lifecycle.cancel(run, "interrupt"))
 
 
-async def _waited_body(services: RunServices, run: RunRow, thread_id: UUID) -> AsyncIterator[bytes]:
-    """Newlines every few seconds while the run works (JSON allows leading whitespace), then the result."""
-    waiting = asyncio.create_task(wait_until_done(services, run["run_id"]))
+async def _waited_body(
+    services: RunServices, run: RunRow, thread_id: UUID, created: Mark | None = None
+) -> AsyncIterator[bytes]:
+    """Newlines every few seconds while the run works (JSON allows leading whitespace), then the result.
+    `created`: the request created the run (follow.wait_until_done)."""
+    waiting = asyncio.create_task(wait_until_done(services, run["run_id"], created=created))
     try:
         while not waiting.done():
             done, _ = await asyncio.wait({waiting}, timeout=KEEPALIVE_S)
@@ -113,9 +129,10 @@ async def create_waited_run(
     thread_id: UUID, body: RunCreate, services: ServicesDep, user: CurrentUser
 ) -> StreamingResponse:
     """Queue a run and answer with its final state (`__interrupt__` when paused, `__error__` when failed)."""
+    mark = services.notifier.mark()
     run = await create_run(services, thread_id, user, body)
     return StreamingResponse(
-        _waited_body(services, run, thread_id),
+        _waited_body(services, run, thread_id, mark),
         media_type="application/json",
         headers=_locations(thread_id, run["run_id"], "/join"),
     )

@@ -8,6 +8,7 @@ from psycopg.types.json import Jsonb
 
 from server.runs.notifier import CHANNEL, StoredEvent, events_payload
 from server.serialization import to_jsonable
+from server.store.runs import RunRow
 from tradegraph.database import ASYNC_COMMIT, Pool, retrying
 
 INSERT_EVENTS = f"""
@@ -33,13 +34,18 @@ SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY 
 
 class LocalFeed(Protocol):
     """This process's followers of runs (`Notifier`): told of a batch before it is stored, so the
-    batch's own NOTIFY need not wake them, and handed it once it is committed."""
+    batch's own NOTIFY need not wake them, and handed it once it is committed; the same for the
+    run's final row (`finishing`, `finished`)."""
 
     def storing(self, run_id: str, last_seq: int) -> None: ...
 
     def deliver(self, run_id: str, events: Sequence[StoredEvent]) -> None: ...
 
     def stopped_storing(self, run_id: str) -> None: ...
+
+    def finishing(self, run_id: str) -> None: ...
+
+    def finished(self, run_id: str, run: RunRow | None) -> None: ...
 
 
 ATTEMPT_SPAN = 1 << 32

@@ -95,7 +95,7 @@ class RunExecutor:
             log.warning("run %s failed: %s", run_id, exc, exc_info=not isinstance(exc, SAFE_ERRORS))
             error = error_body(exc)
         snapshot = None if error else await self._snapshot(run)  # the checkpointer retries its reads
-        finished = await self.lifecycle.finish(run, error=error, snapshot=snapshot)  # before the last event
+        finished = await self._finish(run, error=error, snapshot=snapshot)  # before the last event
         if finished and self.webhooks is not None:
             await self.webhooks.run_ended(run, error=error, snapshot=snapshot)
         metrics.RUN_SECONDS.labels(outcome="error" if error else "success").observe(
@@ -109,6 +109,20 @@ class RunExecutor:
             await writer.close()
         except Exception as exc:  # the run's status is final; followers end on it without these events
             log.warning("run %s: events not stored (%s)", run_id, exc)
+
+    async def _finish(
+        self, run: RunRow, *, error: dict[str, str] | None, snapshot: StateSnapshot | None
+    ) -> RunRow | None:
+        """Finish the run; this process's waiters get its final row instead of reading it."""
+        finished = None
+        if self.feed is not None:
+            self.feed.finishing(str(run["run_id"]))
+        try:
+            finished = await self.lifecycle.finish(run, error=error, snapshot=snapshot)
+        finally:
+            if self.feed is not None:
+                self.feed.finished(str(run["run_id"]), finished)
+        return finished
 
     async def _stream_through_outages(self, run: RunRow, writer: EventWriter) -> None:
         """Stream the run; when the database goes away, wait for it and continue from the last checkpoint.

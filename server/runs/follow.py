@@ -16,7 +16,7 @@ from sse_starlette import ServerSentEvent
 
 from graph.config import thread_config
 from server.runs.events import EVENTS_PER_READ, events_after
-from server.runs.notifier import StoredEvent
+from server.runs.notifier import Mark, StoredEvent
 from server.serialization import dumps
 from server.services import RunServices
 from server.state_json import final_values
@@ -89,7 +89,12 @@ def _error_event(exc: RunStuck, seq: int) -> ServerSentEvent:
 
 
 async def run_events(
-    services: RunServices, run_id: UUID, *, after: int = 0, modes: set[str] | None = None
+    services: RunServices,
+    run_id: UUID,
+    *,
+    after: int = 0,
+    modes: set[str] | None = None,
+    created: Mark | None = None,
 ) -> AsyncIterator[list[ServerSentEvent]]:
     """Stored events after `after`, then live ones, until the run's final `end` or `error`, in the
     batches they arrive in (one write to the client per batch, not per event).
@@ -97,7 +102,9 @@ async def run_events(
     The waiter is registered before the first read and kept to the end, so nothing stored after a
     read is missed. Batches stored by this process arrive with their wake-up and are sent without a
     read; a wake-up for anything else reads the database once, and the run's status is only read
-    when a read finds no new events.
+    when a read finds no new events. A run this request created (`created`: the notifier's mark
+    from before) is not read at first if no news of it has arrived since: it is pending, with no
+    events.
     """
     seq, finished_at, watch = after, None, ProgressWatch(services)
     loop = asyncio.get_running_loop()
@@ -109,6 +116,8 @@ async def run_events(
     try:
         with services.notifier.waiter(str(run_id)) as wake:
             rows: list[StoredEvent] | None = None  # None: read the database
+            if created is not None and services.notifier.quiet_since(str(run_id), created):
+                rows = []  # nothing stored yet, and the run is pending
             while True:
                 from_database = rows is None
                 rows = await stored() if rows is None else rows
@@ -145,19 +154,26 @@ async def run_events(
         yield [_error_event(exc, seq + 1)]
 
 
-async def wait_until_done(services: RunServices, run_id: UUID) -> RunRow | None:
+async def wait_until_done(
+    services: RunServices, run_id: UUID, *, created: Mark | None = None
+) -> RunRow | None:
     """Block until the run is no longer pending or running; its row (None if rolled back), or RunStuck.
 
     The run is read again on a change of its status (finishing, cancelling and rolling back notify
-    it) or every `WAKE_EVERY_S`; the stream of its events does not wake the wait.
+    it) or every `WAKE_EVERY_S`; the stream of its events does not wake the wait. A run finished by
+    this process comes with its final row and is not read; one this request created (`created`, as
+    for `run_events`) is not read before its first change.
     """
     watch, loop = ProgressWatch(services), asyncio.get_running_loop()
     with services.notifier.waiter(str(run_id)) as wake:
+        pending = created is not None and services.notifier.quiet_since(str(run_id), created)
         while True:
-            run = await _run(services, run_id)
-            if run is None or run["status"] not in ACTIVE:
-                return run
-            await watch.check(run_id)
+            if not pending:
+                run = wake.take_finished() or await _run(services, run_id)
+                if run is None or run["status"] not in ACTIVE:
+                    return run
+                await watch.check(run_id)
+            pending = False
             deadline = loop.time() + WAKE_EVERY_S
             while not wake.take_change() and (left := deadline - loop.time()) > 0:
                 with contextlib.suppress(TimeoutError):

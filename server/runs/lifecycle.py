@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 
 from graph.config import thread_config
 from server.runs.job import RunJob
-from server.runs.notifier import CHANNEL, notify
+from server.runs.notifier import CHANNEL, finished_payload, notify
 from server.runs.queue import abort_job, active_jobs, enqueue_run
 from server.state_json import final_values
 from server.store import runs as run_store
@@ -63,7 +63,7 @@ FINISH_RUN = """
 WITH finished AS (
     UPDATE runs SET status = %(status)s, error = %(error)s, result = %(result)s, updated_at = now()
     WHERE run_id = %(run_id)s AND status = ANY(%(active)s)
-    RETURNING run_id
+    RETURNING updated_at, cancel_action
 ), settled AS (
     UPDATE threads SET updated_at = now(), state_updated_at = now(), status = CASE
         WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND run_id <> %(run_id)s
@@ -71,7 +71,8 @@ WITH finished AS (
         ELSE %(thread_status)s END
     WHERE thread_id = %(thread_id)s
 )
-SELECT pg_notify(%(channel)s, %(run_id)s::text), (SELECT count(*) FROM finished) AS finished
+SELECT pg_notify(%(channel)s, %(payload)s), f.*, f.updated_at IS NOT NULL AS finished
+FROM (VALUES (1)) AS one (x) LEFT JOIN finished f ON true  -- one row, finished or not
 """
 REQUEST_CANCEL = """
 UPDATE runs SET cancel_action = %s, status = 'interrupted', updated_at = now()
@@ -202,11 +203,12 @@ class RunLifecycle:
 
     async def finish(
         self, run: RunRow, *, error: dict[str, str] | None, snapshot: StateSnapshot | None
-    ) -> bool:
+    ) -> RunRow | None:
         """Record the error, or success with `snapshot`'s final values; settle the thread; wake followers.
 
         The thread gets `error`, or `interrupted`/`idle` from the graph's state, unless another run of
-        it is still queued (then it stays busy). False when the run was cancelled meanwhile.
+        it is still queued (then it stays busy). Returns the finished run as stored (`run` is the
+        row it started with); None when the run was cancelled meanwhile.
         """
         result = final_values(snapshot) if snapshot is not None and not error else None
         thread_status: ThreadStatus = "error" if error or snapshot is None else paused_or_idle(snapshot)
@@ -219,12 +221,16 @@ class RunLifecycle:
             "result": Jsonb(result) if result is not None else None,
             "active": list(ACTIVE),
             "channel": CHANNEL,
+            "payload": finished_payload(str(run["run_id"])),
         }
 
-        async def finished() -> bool:
+        async def finished() -> RunRow | None:
             async with self.pool.connection() as conn:
                 row = await (await conn.execute(FINISH_RUN, params)).fetchone()
-            return bool(row and row["finished"])
+            if not (row and row["finished"]):
+                return None
+            stored = {"updated_at": row["updated_at"], "cancel_action": row["cancel_action"]}
+            return run_row({**run, "status": params["status"], "error": error, "result": result, **stored})
 
         return await retrying(finished, what=f"end of run {run['run_id']}")
 

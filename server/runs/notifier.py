@@ -9,24 +9,33 @@ A batch stored by this process is also handed to this process's waiters (`delive
 served by the process that runs the graph follows it without reading the events back; the
 writer announces each batch before storing it (`storing`), so the batch's own NOTIFY, which may
 arrive before the hand-over, wakes nobody here. Events stored by another process, or any other
-change, make the waiter read the database.
+change, make the waiter read the database. A run finished by this process is handed over the same
+way (`finishing`, then `finished` with the run's final row), so a wait for it reads nothing.
+
+A follower of a run its own request has just created may skip its first read: `mark()` before the
+run is created, then, with the waiter registered, `quiet_since(run_id, mark)` says whether any news
+of the run reached this process meanwhile (it remembers runs whose news found no waiter).
 """
 
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from typing_extensions import TypedDict
+
+from server.store.runs import RunRow
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "tradegraph_runs"
 """The one NOTIFY channel: every write that a follower may wait for notifies it with the run id."""
 NOTIFY = "SELECT pg_notify(%s, %s)"
+UNHEARD_MEMORY = 10_000
+"""How many runs whose news reached no waiter here are remembered, for `quiet_since`."""
 
 
 class StoredEvent(TypedDict):
@@ -35,6 +44,14 @@ class StoredEvent(TypedDict):
     seq: int
     event: str
     data: Any
+
+
+FINISHED = "finished"
+
+
+def finished_payload(run_id: str) -> str:
+    """The NOTIFY payload of a run's end (lifecycle's FINISH_RUN)."""
+    return f"{run_id}:{FINISHED}"
 
 
 def events_payload(run_id: str, last_seq: int) -> str:
@@ -50,6 +67,7 @@ class Wake:
         self._events: list[StoredEvent] = []
         self._stored_up_to = 0
         self._changed = False
+        self._finished: RunRow | None = None
 
     async def wait(self) -> None:
         """Until something about the run has changed since the last `take_after`."""
@@ -71,13 +89,18 @@ class Wake:
         return fresh if up_to <= (fresh[-1]["seq"] if fresh else seq) else None
 
     def take_change(self) -> bool:
-        """Whether the run changed in a way other than stored events (its status) since the last look.
+        """Whether the run changed in a way other than stored events (its status, or this process
+        finished it) since the last look.
 
         Clears the news. A lost LISTEN connection counts as a change: anything may have happened.
         """
-        changed = self._changed
+        changed = self._changed or self._finished is not None
         self._clear()
         return changed
+
+    def take_finished(self) -> RunRow | None:
+        """The run's final row, when this process finished it since the waiter was registered."""
+        return self._finished
 
     def _clear(self) -> list[StoredEvent]:
         """Forget the news; the events handed over since the last look."""
@@ -99,6 +122,22 @@ class Wake:
         self._events.extend(events)
         self.announce(events[-1]["seq"])
 
+    def hand_finished(self, run: RunRow | None) -> None:
+        """This process finished the run (`run`: its final row; a stream waits for the `end` event
+        that follows), or tried to (None: a change, read the run)."""
+        if run is None:
+            self.announce(None)
+        else:
+            self._finished = run
+            self._flag.set()
+
+
+class Mark(NamedTuple):
+    """Where the notifier was when a follower began: its LISTEN connection and its memory."""
+
+    connections: int
+    forgotten: int
+
 
 async def notify(conn: psycopg.AsyncConnection[Any], run_id: str) -> None:
     """Tell every process that something about `run_id` changed."""
@@ -112,6 +151,11 @@ class Notifier:
         self._url = url
         self._waiters: dict[str, set[Wake]] = defaultdict(set)
         self._storing: dict[str, int] = {}
+        self._finishing: set[str] = set()
+        self._finished_here: OrderedDict[str, None] = OrderedDict()
+        self._unheard: OrderedDict[str, None] = OrderedDict()
+        self._forgotten = 0
+        self._connections = 0
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -139,6 +183,20 @@ class Notifier:
             if not self._waiters[str(run_id)]:
                 self._waiters.pop(str(run_id), None)
 
+    def mark(self) -> Mark:
+        """Take before creating a run whose follower may skip its first read (`quiet_since`)."""
+        return Mark(self._connections if self._ready.is_set() else -1, self._forgotten)
+
+    def quiet_since(self, run_id: str, mark: Mark) -> bool:
+        """Whether nothing about `run_id` can have reached this process, unseen by the waiter now
+        registered, since `mark`: the LISTEN connection stayed up and no news of it found no waiter."""
+        return (
+            mark.connections == self._connections
+            and self._ready.is_set()
+            and mark.forgotten == self._forgotten
+            and str(run_id) not in self._unheard
+        )
+
     def storing(self, run_id: str, last_seq: int) -> None:
         """This process is storing a run's events up to `last_seq`: their NOTIFY wakes nobody here,
         since `deliver` hands the batch over (it may arrive before or after the NOTIFY)."""
@@ -147,25 +205,58 @@ class Notifier:
     def deliver(self, run_id: str, events: Sequence[StoredEvent]) -> None:
         """Hand a batch this process has just stored (committed, in order) to its waiters."""
         if events:
-            for wake in self._waiters.get(str(run_id), ()):
+            for wake in self._waiting_for(str(run_id)):
                 wake.hand(events)
 
     def stopped_storing(self, run_id: str) -> None:
         """The run's writer in this process is done (a later NOTIFY of it wakes waiters again)."""
         self._storing.pop(str(run_id), None)
 
+    def finishing(self, run_id: str) -> None:
+        """This process is finishing the run: the NOTIFY of its end wakes nobody here, since
+        `finished` hands the final row over (the NOTIFY may arrive before or after)."""
+        self._finishing.add(str(run_id))
+
+    def finished(self, run_id: str, run: RunRow | None) -> None:
+        """The run's final row (None: it was not finished here after all, so waiters read it);
+        a change for every waiter either way."""
+        self._finishing.discard(str(run_id))
+        if run is not None:
+            self._finished_here[str(run_id)] = None  # until its NOTIFY arrives
+            if len(self._finished_here) > UNHEARD_MEMORY:  # NOTIFYs lost while reconnecting
+                self._finished_here.popitem(last=False)
+        for wake in self._waiting_for(str(run_id)):
+            wake.hand_finished(run)
+
+    def _waiting_for(self, run_id: str) -> set[Wake] | tuple[()]:
+        """The run's waiters; news that finds none is remembered for `quiet_since`."""
+        if wakes := self._waiters.get(run_id):
+            return wakes
+        self._unheard[run_id] = None
+        self._unheard.move_to_end(run_id)
+        if len(self._unheard) > UNHEARD_MEMORY:
+            self._unheard.popitem(last=False)
+            self._forgotten += 1
+        return ()
+
     def _wake(self, payload: str) -> None:
-        run_id, _, seq = payload.partition(":")
-        if seq and int(seq) <= self._storing.get(run_id, 0):
+        run_id, _, tail = payload.partition(":")
+        if tail == FINISHED:
+            if run_id in self._finishing or run_id in self._finished_here:
+                self._finished_here.pop(run_id, None)
+                return  # finished by this process: `finished` tells the waiters
+            tail = ""
+        if tail and int(tail) <= self._storing.get(run_id, 0):
             return  # stored by this process: handed over by `deliver`
-        for wake in self._waiters.get(run_id, ()):
-            wake.announce(int(seq) if seq else None)
+        for wake in self._waiting_for(run_id):
+            wake.announce(int(tail) if tail else None)
 
     async def _listen(self) -> None:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._connections += 1
                     self._ready.set()
                     self._wake_all()  # anything missed while reconnecting: readers re-check
                     async for message in conn.notifies():
@@ -173,6 +264,7 @@ class Notifier:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._ready.clear()
                 log.exception("run notifier lost its connection; reconnecting")
                 await asyncio.sleep(1)
 
