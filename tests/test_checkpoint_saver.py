@@ -1,12 +1,16 @@
 """Our saver (graph/checkpointer.py) leaves what LangGraph's own saver leaves."""
 
+import asyncio
 import uuid
+from collections import Counter
 from typing import Any
 
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
+from graph import checkpointer
 from graph.builder import build_graph
-from graph.checkpointer import ResilientPostgresSaver
+from graph.checkpointer import UPSERT_CHECKPOINT_WITH_BLOBS, ResilientPostgresSaver
 from graph.config import run_config
 from graph.context import SessionContext
 from tests.support.sessions import input_for
@@ -39,11 +43,61 @@ async def run_with(saver: AsyncPostgresSaver, pool: Any, model: dict[str, Any]) 
     return thread_id
 
 
+class CountedSaver(ResilientPostgresSaver):
+    """Our saver, counting its statements by kind."""
+
+    def __init__(self, pool: Any) -> None:
+        super().__init__(pool)
+        self.statements: Counter[str] = Counter()
+
+    async def _execute(self, query: str, params: dict[str, Any]) -> None:
+        self.statements["checkpoint" if query == UPSERT_CHECKPOINT_WITH_BLOBS else "writes"] += 1
+        await super()._execute(query, params)
+
+
 async def test_a_session_leaves_the_same_writes_as_langgraphs_own_saver(pool, make_model):
     """Every checkpoint keeps its tasks' writes (Studio shows them as the tasks' results), as with
-    `AsyncPostgresSaver` itself, though ours saves a checkpoint and its blobs in one statement."""
-    ours = await run_with(ResilientPostgresSaver(pool), pool, await make_model())
+    `AsyncPostgresSaver` itself, though ours saves a checkpoint, its blobs and its parent's writes
+    in one statement."""
+    saver = CountedSaver(pool)
+    ours = await run_with(saver, pool, await make_model())
     stock = await run_with(AsyncPostgresSaver(pool), pool, await make_model())
     history = await writes_per_step(pool, ours)
     assert len(history) >= 6 and all(channels for _, channels in history[:-1])  # the last: the end
     assert history == await writes_per_step(pool, stock)
+    assert saver.statements == {"checkpoint": len(history)}  # every step's writes rode along
+
+
+async def stored_writes(pool: Any, thread_id: str) -> list[str]:
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT task_id FROM checkpoint_writes WHERE thread_id = %s ORDER BY task_id", (thread_id,)
+            )
+        ).fetchall()
+    return [row["task_id"] for row in rows]
+
+
+async def test_writes_no_checkpoint_takes_are_saved_on_their_own(pool, monkeypatch):
+    """Held writes whose next checkpoint never comes (a run that stops) are saved before the thread
+    is read, when the executor flushes, or after FLUSH_AFTER_S, each in its own statement."""
+    monkeypatch.setattr(checkpointer, "FLUSH_AFTER_S", 0.2)
+    saver, thread_id = CountedSaver(pool), str(uuid.uuid4())
+    thread = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    config = await saver.aput(thread, empty_checkpoint(), {}, {})
+
+    await saver.aput_writes(config, [("bar_index", 1)], "task-read")
+    assert await stored_writes(pool, thread_id) == []  # held
+    saved = await saver.aget_tuple(config)
+    assert saved is not None and [w[0] for w in saved.pending_writes or []] == ["task-read"]
+
+    await saver.aput_writes(config, [("bar_index", 2)], "task-flushed")
+    await saver.flush(thread_id)
+    assert await stored_writes(pool, thread_id) == ["task-flushed", "task-read"]
+
+    await saver.aput_writes(config, [("bar_index", 3)], "task-late")
+    await asyncio.sleep(0.1)
+    assert "task-late" not in await stored_writes(pool, thread_id)
+    await asyncio.sleep(0.4)
+    assert "task-late" in await stored_writes(pool, thread_id)
+    assert saver.statements == {"checkpoint": 1, "writes": 3}

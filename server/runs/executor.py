@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
+from graph.checkpointer import ResilientPostgresSaver
 from graph.config import run_config, thread_config
 from graph.context import SessionContext
 from server import metrics
@@ -162,6 +163,13 @@ class RunExecutor:
             await self._stream_parts(run, job, payload, writer, newcomer)
         finally:
             newcomer.arrived()
+            await asyncio.shield(self._save_held_writes(run))
+
+    async def _save_held_writes(self, run: RunRow) -> None:
+        """Writes the checkpointer still holds for the next checkpoint (graph/checkpointer.py): a
+        stopped run has no next checkpoint."""
+        if isinstance(self.graph.checkpointer, ResilientPostgresSaver):
+            await self.graph.checkpointer.flush(str(run["thread_id"]))
 
     async def _stream_parts(
         self, run: RunRow, job: RunJob, payload: Any, writer: EventWriter, newcomer: Newcomer
