@@ -215,8 +215,30 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
 
     async def flush(self, thread_id: str) -> None:
         """Save the thread's held writes now (a run stopped, or the thread is about to be read)."""
-        for key in [key for key in self._held if key[0] == str(thread_id)]:
+        for key in self._keys_of(thread_id):
             await self._save_held(key)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self._drop(thread_id)  # a deleted thread keeps no row, not even a write saved late
+        await super().adelete_thread(thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                self._drop(thread_id)
+            else:
+                await self.flush(thread_id)  # the writes of the latest checkpoint are kept
+        await super().aprune(thread_ids, strategy=strategy)
+
+    def _keys_of(self, thread_id: str) -> list[WriteKey]:
+        return [key for key in self._held if key[0] == str(thread_id)]
+
+    def _drop(self, thread_id: str) -> None:
+        """Forget the thread's held writes (it is being deleted)."""
+        for key in self._keys_of(thread_id):
+            self._take(key)
 
     def _hold(self, key: WriteKey, rows: Sequence[tuple[Any, ...]]) -> None:
         self._held.setdefault(key, []).extend(rows)

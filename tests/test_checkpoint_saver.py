@@ -101,3 +101,15 @@ async def test_writes_no_checkpoint_takes_are_saved_on_their_own(pool, monkeypat
     await asyncio.sleep(0.4)
     assert "task-late" in await stored_writes(pool, thread_id)
     assert saver.statements == {"checkpoint": 1, "writes": 3}
+
+
+async def test_a_deleted_thread_keeps_no_write_that_was_held(pool, monkeypatch):
+    monkeypatch.setattr(checkpointer, "FLUSH_AFTER_S", 0.2)
+    saver, thread_id = CountedSaver(pool), str(uuid.uuid4())
+    thread = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    config = await saver.aput(thread, empty_checkpoint(), {}, {})
+    await saver.aput_writes(config, [("bar_index", 1)], "task-held")
+    await saver.adelete_thread(thread_id)
+    await asyncio.sleep(0.4)
+    assert await stored_writes(pool, thread_id) == [] and await saver.aget_tuple(thread) is None
+    assert saver.statements == {"checkpoint": 1}
