@@ -23,7 +23,9 @@ from server.schemas import RunCreate
 from server.services import RunServices
 from server.store import runs as run_store
 from server.store import threads as thread_store
+from tests.support.accounts import owner_and_model
 from tradegraph.accounts import User, create_user
+from tradegraph.database import make_pool
 
 RUN_OF_THREAD = """
 WITH thread AS (INSERT INTO threads (thread_id, user_id) VALUES (%(thread)s, %(user)s))
@@ -194,17 +196,20 @@ ONE_BAR = {"mode": "daily", "start": "2012-01-03", "end": "2012-01-03", "symbols
 
 
 async def test_a_run_created_and_executed_here_is_followed_without_reading_it_back(
-    database_url: str, pool: Any, make_model: Any, monkeypatch: pytest.MonkeyPatch
+    own_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A wait and a stream of runs that the request created (the notifier's mark taken before) and
     this process executed: no read of the run or its events; the run and its events are handed
-    over, and they are what was stored."""
+    over, and they are what was stored. (A database of its own: no other test's queued run may
+    take the one run slot, or the wait would read the run again after WAKE_EVERY_S.)"""
     run_reads, event_reads = Counted(run_store.get_run), Counted(events_after)
     monkeypatch.setattr(run_store, "get_run", run_reads)
     monkeypatch.setattr(follow, "events_after", event_reads)
-    services = await RunServices.start(database_url, pool, workers=1)
+    _, model = await owner_and_model(own_database_url)
+    pool = make_pool(own_database_url, max_size=5)
+    await pool.open()
+    services = await RunServices.start(own_database_url, pool, workers=1)
     try:
-        model = await make_model()
         user = User(id=model["user_id"], name="local")
         body = RunCreate(assistant_id=GRAPH_ID, input={**ONE_BAR, "decider": "rule"})
         threads = [uuid.uuid4(), uuid.uuid4()]
@@ -230,6 +235,7 @@ async def test_a_run_created_and_executed_here_is_followed_without_reading_it_ba
         stored_events = await events_after(pool, str(streamed["run_id"]), 0)
     finally:
         await services.stop()
+        await pool.close()
     assert finished is not None and stored_run is not None and finished["status"] == "success"
     assert {**finished, "result": None} == {**stored_run, "result": None}
     assert json.loads(json.dumps(finished["result"])) == stored_run["result"]
