@@ -53,6 +53,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from graph.last_saved import LastSaved
 from tradegraph.database import ASYNC_COMMIT, retrying
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
         self._held: dict[WriteKey, list[tuple[Any, ...]]] = {}
         self._timers: dict[WriteKey, asyncio.TimerHandle] = {}
         self._saving: set[asyncio.Future[None]] = set()  # late saves in flight (kept from the GC)
+        self.last_saved = LastSaved(self.serde)
+        """The last checkpoint saved for the threads whose runs the executor of this process holds."""
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
@@ -163,24 +166,23 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
         blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
         parent_id = configurable.get("checkpoint_id")
         held = self._take((str(thread_id), checkpoint_ns, str(parent_id))) if parent_id else []
+        stored = {**checkpoint, "channel_values": inline}
+        stored_metadata = get_serializable_checkpoint_metadata(config, metadata)
         params = {
             "thread_id": thread_id,
             "checkpoint_ns": checkpoint_ns,
             "checkpoint_id": checkpoint["id"],
             "parent_id": parent_id,
-            "checkpoint": Jsonb({**checkpoint, "channel_values": inline}),
-            "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+            "checkpoint": Jsonb(stored),
+            "metadata": Jsonb(stored_metadata),
             **_columns(blobs, channels=2, versions=3, types=4, blobs=5),
             **_columns(held, **WRITE_COLUMNS),
         }
         await retrying(lambda: self._execute(UPSERT_CHECKPOINT_WITH_BLOBS, params), what="checkpoint save")
-        return {
-            "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint["id"],
-            }
-        }
+        saved = _config(thread_id, checkpoint_ns, checkpoint["id"])
+        parent = _config(thread_id, checkpoint_ns, parent_id) if parent_id else None
+        self.last_saved.saved(saved, checkpoint, stored, dict(stored_metadata), parent)
+        return saved
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
@@ -196,6 +198,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             writes,
         )
         key = (str(configurable["thread_id"]), configurable["checkpoint_ns"], configurable["checkpoint_id"])
+        self.last_saved.wrote(rows, replace=special)
         if not any(channel in WRITES_IDX_MAP for channel, _ in writes):
             self._hold(key, rows)  # saved with the next checkpoint
             return
@@ -285,6 +288,8 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             await cur.execute(query, params)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if (kept := self.last_saved.tuple_of(config)) is not None:
+            return kept  # the final state of a run of this process, as it just saved it
         await self.flush(config["configurable"]["thread_id"])
         parent = super().aget_tuple
         return await retrying(lambda: parent(config), what="checkpoint read")
@@ -301,6 +306,11 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             await self.flush(config["configurable"]["thread_id"])
         async for item in super().alist(config, filter=filter, before=before, limit=limit):
             yield item
+
+
+def _config(thread_id: str, ns: str, id_: str) -> RunnableConfig:
+    """A checkpoint's config as the saver returns it."""
+    return {"configurable": {"thread_id": str(thread_id), "checkpoint_ns": ns, "checkpoint_id": id_}}
 
 
 def _columns(rows: Sequence[Sequence[Any]], **positions: int) -> dict[str, list[Any]]:

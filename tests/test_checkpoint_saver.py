@@ -3,16 +3,19 @@
 import asyncio
 import uuid
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.types import Command
 
 from graph import checkpointer
 from graph.builder import build_graph
 from graph.checkpointer import UPSERT_CHECKPOINT_WITH_BLOBS, ResilientPostgresSaver
 from graph.config import run_config
 from graph.context import SessionContext
+from server.state_json import thread_state
 from tests.support.sessions import input_for
 
 WRITES_PER_STEP = """
@@ -113,3 +116,52 @@ async def test_a_deleted_thread_keeps_no_write_that_was_held(pool, monkeypatch):
     await asyncio.sleep(0.4)
     assert await stored_writes(pool, thread_id) == [] and await saver.aget_tuple(thread) is None
     assert saver.statements == {"checkpoint": 1}
+
+
+async def final_state_both_ways(graph: Any, saver: Any, payload: Any, thread_id: str) -> Any:
+    """Run with the thread tracked: the final state as the run's end reads it, whether memory
+    answered, and the final state from the database."""
+    config = run_config(thread_id, bars_total=10)
+    saver.last_saved.track(thread_id)
+    async for _ in graph.astream(payload, config, context=SessionContext(pool=saver.conn)):
+        pass
+    await saver.flush(thread_id)
+    from_memory = saver.last_saved.tuple_of(config) is not None
+    kept = await graph.aget_state(config)
+    saver.last_saved.untrack(thread_id)
+    assert saver.last_saved.tuple_of(config) is None
+    return kept, from_memory, await graph.aget_state(config)
+
+
+APPROVE_TWO = {"action": "approve", "quantity": 2}
+
+
+async def test_a_runs_final_state_kept_in_memory_is_what_the_database_returns(pool, make_model):
+    """What the executor reads at a run's end without a round trip (graph/last_saved.py) equals the
+    database's answer: after a whole session, at a pause for approval, and after the last answer. A
+    run that saved no checkpoint (an answer consumed by a node that paused again) reads the database."""
+    saver = ResilientPostgresSaver(pool)
+    graph = build_graph().compile(checkpointer=saver)
+    model = await make_model(approval_notional=Decimal(1000))
+    ended, paused = str(uuid.uuid4()), str(uuid.uuid4())
+    cases = [
+        await final_state_both_ways(graph, saver, input_for(await make_model(), end="2012-01-10"), ended),
+        await final_state_both_ways(graph, saver, input_for(model, end="2012-01-03"), paused),
+        await final_state_both_ways(
+            graph, saver, Command(resume={"action": "approve", "quantity": 2}), paused
+        ),
+        await final_state_both_ways(graph, saver, Command(resume={"action": "reject"}), paused),
+    ]
+    assert [from_memory for _, from_memory, _ in cases] == [True, True, False, True]
+    for kept, _, stored in cases:
+        assert thread_state(kept) == thread_state(stored)
+        assert (kept.values, kept.next, kept.config, kept.parent_config, kept.interrupts) == (
+            stored.values,
+            stored.next,
+            stored.config,
+            stored.parent_config,
+            stored.interrupts,
+        )
+    assert cases[0][0].values["done"] and not cases[0][0].next
+    assert cases[1][0].interrupts and cases[2][0].interrupts  # AAPL's order, then MSFT's
+    assert cases[3][0].values["done"] and not cases[3][0].interrupts

@@ -90,12 +90,16 @@ class RunExecutor:
         try:
             await self._stream_through_outages(run, writer)
         except asyncio.CancelledError:
+            self._stop_tracking(run)
             await asyncio.shield(self._cancelled(run, writer))
             raise
         except Exception as exc:
             log.warning("run %s failed: %s", run_id, exc, exc_info=not isinstance(exc, SAFE_ERRORS))
             error = error_body(exc)
-        snapshot = None if error else await self._snapshot(run)  # the checkpointer retries its reads
+        try:  # the final state as this process just saved it (graph/last_saved.py)
+            snapshot = None if error else await self._snapshot(run)  # the checkpointer retries its reads
+        finally:
+            self._stop_tracking(run)
         finished = await self._finish(run, error=error, snapshot=snapshot)  # before the last event
         if finished and self.webhooks is not None:
             await self.webhooks.run_ended(run, error=error, snapshot=snapshot)
@@ -143,6 +147,7 @@ class RunExecutor:
                     raise
                 log.warning("run %s lost the database (%s); continuing once it answers", run["run_id"], exc)
                 metrics.database_error(f"run {run['run_id']}")
+                self._stop_tracking(run)  # what was saved may be lost: read what the database kept
                 snapshot = await self._snapshot(run)  # returns once the database answers again
 
     async def _snapshot(self, run: RunRow) -> StateSnapshot:
@@ -158,6 +163,8 @@ class RunExecutor:
                 payload = None  # continue from where this run got to; never re-send a consumed command
             if payload is None or run["attempt"] > 1 or job.command:
                 await self._forget_cancelled_tasks(run["thread_id"], snapshot, forget_answer=payload is None)
+        if saver := self._saver():
+            saver.last_saved.track(str(run["thread_id"]))  # this run holds the thread
         newcomer = await self.first_bars.starting()
         try:
             await self._stream_parts(run, job, payload, writer, newcomer)
@@ -165,11 +172,19 @@ class RunExecutor:
             newcomer.arrived()
             await asyncio.shield(self._save_held_writes(run))
 
+    def _saver(self) -> ResilientPostgresSaver | None:
+        saver = self.graph.checkpointer
+        return saver if isinstance(saver, ResilientPostgresSaver) else None
+
     async def _save_held_writes(self, run: RunRow) -> None:
         """Writes the checkpointer still holds for the next checkpoint (graph/checkpointer.py): a
         stopped run has no next checkpoint."""
-        if isinstance(self.graph.checkpointer, ResilientPostgresSaver):
-            await self.graph.checkpointer.flush(str(run["thread_id"]))
+        if saver := self._saver():
+            await saver.flush(str(run["thread_id"]))
+
+    def _stop_tracking(self, run: RunRow) -> None:
+        if saver := self._saver():
+            saver.last_saved.untrack(str(run["thread_id"]))
 
     async def _stream_parts(
         self, run: RunRow, job: RunJob, payload: Any, writer: EventWriter, newcomer: Newcomer
