@@ -308,6 +308,12 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             yield item
 
 
+async def save_held_writes(checkpointer: object, thread_id: str) -> None:
+    """A run of `thread_id` stopped: save the writes `checkpointer` holds for it, if it is ours."""
+    if isinstance(checkpointer, ResilientPostgresSaver):
+        await checkpointer.flush(thread_id)
+
+
 def _config(thread_id: str, ns: str, id_: str) -> RunnableConfig:
     """A checkpoint's config as the saver returns it."""
     return {"configurable": {"thread_id": str(thread_id), "checkpoint_ns": ns, "checkpoint_id": id_}}

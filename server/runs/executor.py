@@ -18,7 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
-from graph.checkpointer import ResilientPostgresSaver
+from graph.checkpointer import ResilientPostgresSaver, save_held_writes
 from graph.config import run_config, thread_config
 from graph.context import SessionContext
 from server import metrics
@@ -170,17 +170,11 @@ class RunExecutor:
             await self._stream_parts(run, job, payload, writer, newcomer)
         finally:
             newcomer.arrived()
-            await asyncio.shield(self._save_held_writes(run))
+            await asyncio.shield(save_held_writes(self.graph.checkpointer, str(run["thread_id"])))
 
     def _saver(self) -> ResilientPostgresSaver | None:
         saver = self.graph.checkpointer
         return saver if isinstance(saver, ResilientPostgresSaver) else None
-
-    async def _save_held_writes(self, run: RunRow) -> None:
-        """Writes the checkpointer still holds for the next checkpoint (graph/checkpointer.py): a
-        stopped run has no next checkpoint."""
-        if saver := self._saver():
-            await saver.flush(str(run["thread_id"]))
 
     def _stop_tracking(self, run: RunRow) -> None:
         if saver := self._saver():
