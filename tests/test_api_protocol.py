@@ -26,6 +26,8 @@ LONG = {  # 1,950 minute bars, ~12 s in-process: still running when the tests ac
     "symbols": ["AAPL", "MSFT", "IBM"],
     "decider": "rule",
 }
+TWO_DAYS = {**LONG, "end": "2012-03-02"}
+"""780 minute bars: still running after its first events, for tests that then follow it to its end."""
 APPROVE = {"action": "approve"}
 
 
@@ -212,7 +214,7 @@ async def test_rejoin_with_last_event_id_loses_and_repeats_nothing(server, make_
     client = client_for(server, owner["api_key"])
     thread_id = await session_thread(client, model)
     run = await client.runs.create(
-        thread_id, "trading_session", input=LONG, stream_mode=["updates", "custom"]
+        thread_id, "trading_session", input=TWO_DAYS, stream_mode=["updates", "custom"]
     )
     url = f"{server.url}/threads/{thread_id}/runs/{run['run_id']}/stream"
     headers = {"x-api-key": owner["api_key"]}

@@ -11,7 +11,7 @@ from tests.conftest import ARTIFACTS
 from tests.support.accounts import owner_and_model
 from tests.support.openai_stub import OpenAIStub, trading_policy
 from tests.support.server import ServerProcess
-from tests.test_api_protocol import LONG, ONE_WEEK
+from tests.test_api_protocol import ONE_WEEK, TWO_DAYS
 
 
 async def test_fork_a_checkpoint_with_copy(server, make_user, make_model):
@@ -39,7 +39,7 @@ async def test_on_disconnect_cancel_interrupts_the_run(server, make_user, make_m
     thread_id = (await client.threads.create(metadata={"model_id": model["id"]}))["thread_id"]
     body = {
         "assistant_id": "trading_session",
-        "input": LONG,
+        "input": TWO_DAYS,
         "stream_mode": ["custom"],
         "on_disconnect": "cancel",
     }
