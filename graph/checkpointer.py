@@ -165,7 +165,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
         versions = {k: v for k, v in new_versions.items() if k in blob_values}
         blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
         parent_id = configurable.get("checkpoint_id")
-        held = self._take((str(thread_id), checkpoint_ns, str(parent_id))) if parent_id else []
+        held = self._take(_write_key(configurable)) if parent_id else []  # writes of the parent
         stored = {**checkpoint, "channel_values": inline}
         stored_metadata = get_serializable_checkpoint_metadata(config, metadata)
         params = {
@@ -181,7 +181,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
         await retrying(lambda: self._execute(UPSERT_CHECKPOINT_WITH_BLOBS, params), what="checkpoint save")
         saved = _config(thread_id, checkpoint_ns, checkpoint["id"])
         parent = _config(thread_id, checkpoint_ns, parent_id) if parent_id else None
-        self.last_saved.saved(saved, checkpoint, stored, dict(stored_metadata), parent)
+        self.last_saved.saved(saved, stored, blob_values, dict(stored_metadata), parent)
         return saved
 
     async def aput_writes(
@@ -189,6 +189,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
     ) -> None:
         configurable = config["configurable"]
         special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        ordinary = not any(channel in WRITES_IDX_MAP for channel, _ in writes)
         rows = self._dump_writes(
             configurable["thread_id"],
             configurable["checkpoint_ns"],
@@ -197,22 +198,15 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             task_path,
             writes,
         )
-        key = (str(configurable["thread_id"]), configurable["checkpoint_ns"], configurable["checkpoint_id"])
+        key = _write_key(configurable)
         self.last_saved.wrote(rows, replace=special)
-        if not any(channel in WRITES_IDX_MAP for channel, _ in writes):
+        if ordinary:
             self._hold(key, rows)  # saved with the next checkpoint
             return
         await self._save_held(key)  # the step pauses or fails: its other tasks' writes go now
         if special:  # one statement may not update a row twice: the last write at an index wins
             rows = list({row[5]: row for row in rows}.values())
-        params = {
-            "thread_id": configurable["thread_id"],
-            "checkpoint_ns": configurable["checkpoint_ns"],
-            "checkpoint_id": configurable["checkpoint_id"],
-            "task_id": task_id,
-            "task_path": task_path,
-            **_columns(rows, idxs=5, channels=6, types=7, blobs=8),
-        }
+        params = _task_writes(key, task_id, task_path, rows)
         query = UPSERT_WRITES if special else INSERT_NEW_WRITES
         await retrying(lambda: self._execute(query, params), what="checkpoint writes")
 
@@ -272,14 +266,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
         for row in self._take(key):
             tasks.setdefault((row[3], row[4]), []).append(row)
         for (task_id, task_path), rows in tasks.items():
-            params = {
-                "thread_id": key[0],
-                "checkpoint_ns": key[1],
-                "checkpoint_id": key[2],
-                "task_id": task_id,
-                "task_path": task_path,
-                **_columns(rows, idxs=5, channels=6, types=7, blobs=8),
-            }
+            params = _task_writes(key, task_id, task_path, rows)
             save = functools.partial(self._execute, INSERT_NEW_WRITES, params)
             await retrying(save, what="checkpoint writes")
 
@@ -312,6 +299,26 @@ async def save_held_writes(checkpointer: object, thread_id: str) -> None:
     """A run of `thread_id` stopped: save the writes `checkpointer` holds for it, if it is ours."""
     if isinstance(checkpointer, ResilientPostgresSaver):
         await checkpointer.flush(thread_id)
+
+
+def _write_key(configurable: dict[str, Any]) -> WriteKey:
+    """The checkpoint a config names, as the key of the writes held for it."""
+    return (str(configurable["thread_id"]), configurable["checkpoint_ns"], str(configurable["checkpoint_id"]))
+
+
+def _task_writes(
+    key: WriteKey, task_id: str, task_path: str, rows: Sequence[tuple[Any, ...]]
+) -> dict[str, Any]:
+    """The parameters of INSERT_NEW_WRITES / UPSERT_WRITES for one task's dumped write rows."""
+    thread_id, checkpoint_ns, checkpoint_id = key
+    return {
+        "thread_id": thread_id,
+        "checkpoint_ns": checkpoint_ns,
+        "checkpoint_id": checkpoint_id,
+        "task_id": task_id,
+        "task_path": task_path,
+        **_columns(rows, idxs=5, channels=6, types=7, blobs=8),
+    }
 
 
 def _config(thread_id: str, ns: str, id_: str) -> RunnableConfig:

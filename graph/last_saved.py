@@ -62,22 +62,20 @@ class LastSaved:
     def saved(
         self,
         config: RunnableConfig,
-        checkpoint: Checkpoint,
         stored: dict[str, Any],
+        blob_values: dict[str, Any],
         metadata: dict[str, Any],
         parent_config: RunnableConfig | None,
     ) -> None:
-        """The saver committed `checkpoint` (its JSON column `stored`, its metadata column `metadata`)."""
+        """The saver committed a checkpoint: its JSON column `stored`, the channel values it keeps
+        as blobs `blob_values`, and its metadata column `metadata`."""
         configurable = config["configurable"]
         thread = self._threads.get(str(configurable["thread_id"]))
         if thread is None:
             return
-        values = checkpoint["channel_values"]
-        if configurable["checkpoint_ns"] or any(isinstance(v, _DeltaSnapshot) for v in values.values()):
+        if configurable["checkpoint_ns"] or any(isinstance(v, _DeltaSnapshot) for v in blob_values.values()):
             self.untrack(configurable["thread_id"])  # subgraphs and delta channels: read the database
             return
-        inline = stored["channel_values"]
-        blob_values = {k: v for k, v in values.items() if k not in inline}
         thread.checkpoint = _Checkpoint(config, stored, blob_values, metadata, parent_config)
         checkpoint_id = configurable["checkpoint_id"]
         thread.writes = {cid: w for cid, w in thread.writes.items() if cid >= checkpoint_id}
@@ -115,5 +113,5 @@ class LastSaved:
             checkpoint,
             json.loads(json.dumps(saved.metadata)),
             saved.parent_config,
-            [(w[3], w[6], self._serde.loads_typed((w[7], w[8]))) for w in rows],
+            [(w[3], w[6], serde.loads_typed((w[7], w[8]))) for w in rows],
         )
