@@ -1,6 +1,5 @@
 """`tradegraph backtest`: one session run in-process, with a live progress bar and a results table."""
 
-import asyncio
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,7 @@ from rich.table import Table
 
 from cli.progress import session_progress
 from graph.builder import persistent_graph
-from graph.checkpointer import save_held_writes
+from graph.checkpointer import batched_saves
 from graph.config import run_config
 from graph.context import SessionContext
 from graph.events import SessionEvent
@@ -91,13 +90,11 @@ async def _drive(pool: Pool, thread_id: str, total: int, start: SessionInput) ->
     config = run_config(thread_id, bars_total=total)
     with session_progress(console) as progress:
         task = progress.add_task("bars", total=total, equity="-")
-        try:
+        async with batched_saves(graph.checkpointer, thread_id, durability="async"):  # LangGraph's default
             async for part in graph.astream(
                 start, config, context=SessionContext(pool=pool), stream_mode="custom", version="v2"
             ):
                 _show(cast(SessionEvent, part["data"]), progress, task)  # custom mode: node events only
-        finally:
-            await asyncio.shield(save_held_writes(graph.checkpointer, thread_id))
 
 
 def _show(event: SessionEvent, progress: Progress, task: TaskID) -> None:

@@ -14,27 +14,36 @@ saves (each waits for the previous), so runs only stop waiting on each other.
 
 And it saves in fewer statements: the parent sends a checkpoint as one INSERT per blob plus one
 for the checkpoint, and a task's writes as one INSERT per write, each batch pipelined, after
-serializing them in a worker thread. Here a checkpoint with its blobs is one statement (a
-data-modifying CTE over `unnest` arrays) and a task's writes another, serialized in the event loop
-(a session's values are small). Same rows, same conflict rules.
+serializing them in a worker thread. Here a batch of checkpoints with their blobs and writes is
+one statement (a data-modifying CTE over `unnest` arrays), serialized in the event loop (a
+session's values are small). Same rows, same conflict rules.
 
-And a step's ordinary writes travel with the next checkpoint. LangGraph saves a task's writes as
-soon as the task ends (so that a step whose other tasks fail need not run it again) and, moments
-later, the step's checkpoint, which already holds their effect; with `durability="async"` or
-`"sync"` nothing waits for the writes themselves. `aput_writes` keeps ordinary writes in memory
-and returns; the checkpoint whose parent they belong to saves them in its own statement (one
-statement per step instead of two). Writes no checkpoint takes are saved on their own: by `flush`
-(the run executor calls it when a run stops, however it stops), before any read of the thread,
-beside special writes (errors, interrupts, resume values, saved at once) for the same checkpoint,
-or after FLUSH_AFTER_S at the latest. A crash loses them as it loses a checkpoint save still in
-flight: the step runs again, and every node is safe to re-run.
+A step's ordinary writes wait for the next checkpoint. LangGraph saves a task's writes as soon as
+the task ends (so that a step whose other tasks fail need not run it again) and, moments later,
+the step's checkpoint, which already holds their effect; with `durability="async"` or `"sync"`
+nothing waits for the writes themselves. `aput_writes` keeps ordinary writes in memory and
+returns; the next checkpoint's statement saves them (if none comes: before a read of the thread,
+beside special writes, or FLUSH_AFTER_S later).
+
+While a run of this process holds the thread with `durability="async"` (`batched_saves`: the
+run executor and `tradegraph backtest`), its checkpoints wait too, and a batch goes in one
+statement: when the run stops however it stops, before any read of the thread, beside special
+writes (errors, interrupts, resume values, saved at once), or FLUSH_AFTER_S after the batch began.
+A one-bar session is one statement instead of six; a long one, about one a second. A crash loses
+what waited, as it loses a checkpoint save still in flight with "async": the run continues from
+the last saved checkpoint and replays the steps after it, and every node is safe to re-run
+(`execute` books each order once). Another process reading the thread meanwhile sees it up to
+FLUSH_AFTER_S behind; this process flushes before its reads, and a run's end saves everything
+before the run is marked finished.
 """
 
 import asyncio
 import functools
 import logging
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -58,7 +67,7 @@ from tradegraph.database import ASYNC_COMMIT, retrying
 
 log = logging.getLogger(__name__)
 
-UPSERT_CHECKPOINT_WITH_BLOBS = f"""
+SAVE_BATCH = f"""
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
@@ -68,24 +77,26 @@ WITH blobs AS (
 ), writes AS (
     INSERT INTO checkpoint_writes
         (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, %(parent_id)s, w.task_id, w.task_path, w.idx, w.channel,
+    SELECT %(thread_id)s, %(checkpoint_ns)s, w.checkpoint_id, w.task_id, w.task_path, w.idx, w.channel,
            w.type, w.blob
-    FROM unnest(%(w_task_ids)b::text[], %(w_task_paths)b::text[], %(w_idxs)b::integer[],
-                %(w_channels)b::text[], %(w_types)b::text[], %(w_blobs)b::bytea[])
-         AS w (task_id, task_path, idx, channel, type, blob)
+    FROM unnest(%(w_checkpoint_ids)b::text[], %(w_task_ids)b::text[], %(w_task_paths)b::text[],
+                %(w_idxs)b::integer[], %(w_channels)b::text[], %(w_types)b::text[], %(w_blobs)b::bytea[])
+         AS w (checkpoint_id, task_id, task_path, idx, channel, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 )
 INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_id)s, %(checkpoint)s, %(metadata)s
-FROM {ASYNC_COMMIT}
+SELECT %(thread_id)s, %(checkpoint_ns)s, c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint, c.metadata
+FROM jsonb_to_recordset(%(checkpoints)s)
+     AS c (checkpoint_id text, parent_checkpoint_id text, checkpoint jsonb, metadata jsonb)
+CROSS JOIN {ASYNC_COMMIT}
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
-"""`AsyncPostgresSaver`'s blob and checkpoint upserts as one statement (committed asynchronously,
-like the writes: see `ASYNC_COMMIT`), with the parent checkpoint's held ordinary writes
-(`INSERT_NEW_WRITES`'s rule). The arrays travel in binary (`%b`): psycopg's text format quotes each
-element through a regular expression and spells every blob out in hex, 135 us for a checkpoint's
-nine channels against 28 us."""
+"""A batch (checkpoints, their blobs, ordinary writes) of one thread and namespace as one statement:
+`AsyncPostgresSaver`'s blob, checkpoint and write upserts with their conflict rules, committed
+asynchronously (see `ASYNC_COMMIT`). The arrays travel in binary (`%b`): psycopg's text format
+quotes each element through a regular expression and spells every blob out in hex, 135 us for a
+checkpoint's nine channels against 28 us. The checkpoints travel as one JSON array."""
 INSERT_WRITES = f"""
 INSERT INTO checkpoint_writes
     (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
@@ -101,24 +112,61 @@ UPSERT_WRITES = (
 )
 """Special writes (errors, interrupts, resume values) replace an earlier write at their index."""
 INSERT_NEW_WRITES = INSERT_WRITES + "NOTHING"
-"""Ordinary writes keep the first attempt's."""
+"""Other writes that cannot wait (beside special ones of the same task) keep the first attempt's."""
 FLUSH_AFTER_S = 1.0
-"""Longest that ordinary writes wait in memory for the next checkpoint to take them along."""
+"""Longest that a batch waits in memory before it is saved on its own."""
 
 WriteKey = tuple[str, str, str]
 """Thread id, checkpoint namespace and checkpoint id: the checkpoint that writes belong to."""
-WRITE_COLUMNS = {"w_task_ids": 3, "w_task_paths": 4, "w_idxs": 5, "w_channels": 6, "w_types": 7, "w_blobs": 8}
+BatchKey = tuple[str, str]
+"""Thread id and checkpoint namespace: what one batch statement saves for."""
+WRITE_COLUMNS = {
+    "w_checkpoint_ids": 2,
+    "w_task_ids": 3,
+    "w_task_paths": 4,
+    "w_idxs": 5,
+    "w_channels": 6,
+    "w_types": 7,
+    "w_blobs": 8,
+}
 """Where each column of a dumped write row (thread, ns, checkpoint, task, path, idx, ...) is."""
+
+
+@dataclass
+class Batch:
+    """What waits in memory for one statement: checkpoints (a checkpoint saved again replaces its
+    earlier save), the blobs of their channel values, and ordinary writes."""
+
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blobs: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    """By channel and version: two checkpoints of a batch may share a blob."""
+    writes: list[tuple[Any, ...]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+    def params(self, key: BatchKey) -> dict[str, Any]:
+        """SAVE_BATCH's parameters."""
+        thread_id, checkpoint_ns = key
+        return {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoints": Jsonb(list(self.checkpoints.values())),
+            **_columns(list(self.blobs.values()), channels=2, versions=3, types=4, blobs=5),
+            **_columns(self.writes, **WRITE_COLUMNS),
+        }
 
 
 class ResilientPostgresSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` whose reads and writes retry while the database is unreachable, whose
-    operations over a pool run concurrently, and whose steps' writes ride with their checkpoints."""
+    operations over a pool run concurrently, and whose saves go in batches (writes with the next
+    checkpoint; a held thread's checkpoints with each other)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._held: dict[WriteKey, list[tuple[Any, ...]]] = {}
-        self._timers: dict[WriteKey, asyncio.TimerHandle] = {}
+        self._batches: dict[BatchKey, Batch] = {}
+        self._batched: set[str] = set()
+        """Threads whose checkpoints wait in their batch too (a run of this process holds them)."""
+        self._locks: weakref.WeakValueDictionary[BatchKey, asyncio.Lock] = weakref.WeakValueDictionary()
+        """One save at a time per batch key, in order: a read after `flush` sees every save before it."""
         self._saving: set[asyncio.Future[None]] = set()  # late saves in flight (kept from the GC)
         self.last_saved = LastSaved(self.serde)
         """The last checkpoint saved for the threads whose runs the executor of this process holds."""
@@ -153,7 +201,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         configurable = config["configurable"]
-        thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
+        thread_id, checkpoint_ns = str(configurable["thread_id"]), configurable["checkpoint_ns"]
         inline = dict(checkpoint["channel_values"])
         blob_values: dict[str, Any] = {}
         for channel, value in checkpoint["channel_values"].items():  # as the parent splits them
@@ -163,22 +211,21 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             elif not (value is None or isinstance(value, (str, int, float, bool))):
                 blob_values[channel] = inline.pop(channel)
         versions = {k: v for k, v in new_versions.items() if k in blob_values}
-        blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
         parent_id = configurable.get("checkpoint_id")
-        held = self._take(_write_key(configurable)) if parent_id else []  # writes of the parent
         stored = {**checkpoint, "channel_values": inline}
         stored_metadata = get_serializable_checkpoint_metadata(config, metadata)
-        params = {
-            "thread_id": thread_id,
-            "checkpoint_ns": checkpoint_ns,
+        key = (thread_id, checkpoint_ns)
+        batch = self._batch(key)
+        batch.checkpoints[checkpoint["id"]] = {
             "checkpoint_id": checkpoint["id"],
-            "parent_id": parent_id,
-            "checkpoint": Jsonb(stored),
-            "metadata": Jsonb(stored_metadata),
-            **_columns(blobs, channels=2, versions=3, types=4, blobs=5),
-            **_columns(held, **WRITE_COLUMNS),
+            "parent_checkpoint_id": parent_id,
+            "checkpoint": stored,
+            "metadata": stored_metadata,
         }
-        await retrying(lambda: self._execute(UPSERT_CHECKPOINT_WITH_BLOBS, params), what="checkpoint save")
+        for row in self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions):
+            batch.blobs[(row[2], row[3])] = row
+        if thread_id not in self._batched or checkpoint_ns:
+            await self._save(key)  # with the writes that waited for it
         saved = _config(thread_id, checkpoint_ns, checkpoint["id"])
         parent = _config(thread_id, checkpoint_ns, parent_id) if parent_id else None
         self.last_saved.saved(saved, stored, blob_values, dict(stored_metadata), parent)
@@ -198,25 +245,37 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             task_path,
             writes,
         )
-        key = _write_key(configurable)
+        key: BatchKey = (str(configurable["thread_id"]), configurable["checkpoint_ns"])
         self.last_saved.wrote(rows, replace=special)
         if ordinary:
-            self._hold(key, rows)  # saved with the next checkpoint
+            self._batch(key).writes.extend(rows)  # saved with the next checkpoint
             return
-        await self._save_held(key)  # the step pauses or fails: its other tasks' writes go now
+        await self._save(key)  # the step pauses or fails: what waited goes first
         if special:  # one statement may not update a row twice: the last write at an index wins
             rows = list({row[5]: row for row in rows}.values())
-        params = _task_writes(key, task_id, task_path, rows)
+        params = _task_writes(_write_key(configurable), task_id, task_path, rows)
         query = UPSERT_WRITES if special else INSERT_NEW_WRITES
         await retrying(lambda: self._execute(query, params), what="checkpoint writes")
 
+    def batch_saves(self, thread_id: str) -> None:
+        """A run of this process holds the thread (with `durability="async"`): until `release`, its
+        checkpoints wait in memory with its writes, and each batch is saved in one statement."""
+        self._batched.add(str(thread_id))
+
+    async def release(self, thread_id: str) -> None:
+        """The run holding the thread stopped, however it stopped: save what waits, batch no more."""
+        self._batched.discard(str(thread_id))
+        await self.flush(thread_id)
+
     async def flush(self, thread_id: str) -> None:
-        """Save the thread's held writes now (a run stopped, or the thread is about to be read)."""
+        """Save what waits for the thread now (the thread is about to be read, or a run stopped)."""
         for key in self._keys_of(thread_id):
-            await self._save_held(key)
+            await self._save(key)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        self._drop(thread_id)  # a deleted thread keeps no row, not even a write saved late
+        for key in self._keys_of(thread_id):  # a deleted thread keeps no row, not even a late save
+            async with self._lock(key):
+                self._take(key)
         await super().adelete_thread(thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -224,51 +283,55 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
         for thread_id in thread_ids:
             if strategy == "delete":
-                self._drop(thread_id)
+                for key in self._keys_of(thread_id):
+                    async with self._lock(key):
+                        self._take(key)
             else:
-                await self.flush(thread_id)  # the writes of the latest checkpoint are kept
+                await self.flush(thread_id)  # the latest checkpoint and its writes are kept
         await super().aprune(thread_ids, strategy=strategy)
 
-    def _keys_of(self, thread_id: str) -> list[WriteKey]:
-        return [key for key in self._held if key[0] == str(thread_id)]
+    def _keys_of(self, thread_id: str) -> list[BatchKey]:
+        """The thread's batch keys with something waiting or being saved."""
+        return [key for key in {*self._batches, *self._locks} if key[0] == str(thread_id)]
 
-    def _drop(self, thread_id: str) -> None:
-        """Forget the thread's held writes (it is being deleted)."""
-        for key in self._keys_of(thread_id):
-            self._take(key)
+    def _batch(self, key: BatchKey) -> Batch:
+        """The batch waiting for `key`; a new one is saved after FLUSH_AFTER_S at the latest."""
+        if (batch := self._batches.get(key)) is None:
+            batch = self._batches[key] = Batch()
+            batch.timer = asyncio.get_running_loop().call_later(FLUSH_AFTER_S, self._save_later, key)
+        return batch
 
-    def _hold(self, key: WriteKey, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._held.setdefault(key, []).extend(rows)
-        if key not in self._timers:
-            self._timers[key] = asyncio.get_running_loop().call_later(FLUSH_AFTER_S, self._save_later, key)
+    def _take(self, key: BatchKey) -> Batch | None:
+        """The batch waiting for `key`, no longer waiting."""
+        batch = self._batches.pop(key, None)
+        if batch is not None and batch.timer is not None:
+            batch.timer.cancel()
+        return batch
 
-    def _save_later(self, key: WriteKey) -> None:
-        """Save the writes no checkpoint took in time, in the background."""
+    def _lock(self, key: BatchKey) -> asyncio.Lock:
+        if (lock := self._locks.get(key)) is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def _save_later(self, key: BatchKey) -> None:
+        """Save a batch that waited FLUSH_AFTER_S, in the background."""
         saving = asyncio.ensure_future(self._save_late(key))
         self._saving.add(saving)
         saving.add_done_callback(self._saving.discard)
 
-    async def _save_late(self, key: WriteKey) -> None:
+    async def _save_late(self, key: BatchKey) -> None:
         try:
-            await self._save_held(key)
+            await self._save(key)
         except Exception:
-            log.exception("checkpoint writes of %s not saved", key)
+            log.exception("checkpoints and writes of %s not saved", key)
 
-    def _take(self, key: WriteKey) -> list[tuple[Any, ...]]:
-        """The writes held for `key`, no longer held."""
-        if timer := self._timers.pop(key, None):
-            timer.cancel()
-        return self._held.pop(key, [])
-
-    async def _save_held(self, key: WriteKey) -> None:
-        """Save the writes held for `key` on their own (task by task: each keeps its own path)."""
-        tasks: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
-        for row in self._take(key):
-            tasks.setdefault((row[3], row[4]), []).append(row)
-        for (task_id, task_path), rows in tasks.items():
-            params = _task_writes(key, task_id, task_path, rows)
-            save = functools.partial(self._execute, INSERT_NEW_WRITES, params)
-            await retrying(save, what="checkpoint writes")
+    async def _save(self, key: BatchKey) -> None:
+        """Save what waits for `key` in one statement, after any save of `key` already under way."""
+        async with self._lock(key):
+            if (batch := self._take(key)) is None:
+                return
+            params = batch.params(key)
+            await retrying(functools.partial(self._execute, SAVE_BATCH, params), what="checkpoint save")
 
     async def _execute(self, query: str, params: dict[str, Any]) -> None:
         async with self._cursor() as cur:
@@ -295,14 +358,24 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             yield item
 
 
-async def save_held_writes(checkpointer: object, thread_id: str) -> None:
-    """A run of `thread_id` stopped: save the writes `checkpointer` holds for it, if it is ours."""
-    if isinstance(checkpointer, ResilientPostgresSaver):
-        await checkpointer.flush(thread_id)
+@asynccontextmanager
+async def batched_saves(checkpointer: object, thread_id: str, *, durability: str) -> AsyncIterator[None]:
+    """Run a session of `thread_id` in the block: with `durability="async"` and our saver, its
+    checkpoints and writes wait in memory and are saved in batches; what waits is saved when the
+    block ends, however it ends (shielded from cancellation)."""
+    if not isinstance(checkpointer, ResilientPostgresSaver):
+        yield
+        return
+    if durability == "async":
+        checkpointer.batch_saves(thread_id)
+    try:
+        yield
+    finally:
+        await asyncio.shield(checkpointer.release(thread_id))
 
 
 def _write_key(configurable: dict[str, Any]) -> WriteKey:
-    """The checkpoint a config names, as the key of the writes held for it."""
+    """The checkpoint a config names: thread id, namespace and checkpoint id."""
     return (str(configurable["thread_id"]), configurable["checkpoint_ns"], str(configurable["checkpoint_id"]))
 
 

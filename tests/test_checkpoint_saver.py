@@ -12,7 +12,7 @@ from langgraph.types import Command
 
 from graph import checkpointer
 from graph.builder import build_graph
-from graph.checkpointer import UPSERT_CHECKPOINT_WITH_BLOBS, ResilientPostgresSaver
+from graph.checkpointer import SAVE_BATCH, ResilientPostgresSaver, batched_saves
 from graph.config import run_config
 from graph.context import SessionContext
 from server.state_json import thread_state
@@ -36,14 +36,29 @@ async def writes_per_step(pool: Any, thread_id: str) -> list[tuple[int, list[str
     return [(row["step"], row["channels"]) for row in rows]
 
 
-async def run_with(saver: AsyncPostgresSaver, pool: Any, model: dict[str, Any]) -> str:
+async def run_with(
+    saver: AsyncPostgresSaver, pool: Any, model: dict[str, Any], *, batched: bool = False
+) -> str:
     thread_id = str(uuid.uuid4())
     graph = build_graph().compile(checkpointer=saver)
     config = run_config(thread_id, bars_total=10)
     context = SessionContext(pool=pool)
-    async for _ in graph.astream(input_for(model, end="2012-01-05"), config, context=context):
-        pass
+    async with batched_saves(saver, thread_id, durability="async" if batched else "sync"):
+        async for _ in graph.astream(input_for(model, end="2012-01-05"), config, context=context):
+            pass
     return thread_id
+
+
+ROWS = """
+SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = %(t)s) AS checkpoints,
+       (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %(t)s) AS blobs,
+       (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s) AS writes
+"""
+
+
+async def rows_of(pool: Any, thread_id: str) -> dict[str, int]:
+    async with pool.connection() as conn:
+        return dict(await (await conn.execute(ROWS, {"t": thread_id})).fetchone())
 
 
 class CountedSaver(ResilientPostgresSaver):
@@ -54,7 +69,7 @@ class CountedSaver(ResilientPostgresSaver):
         self.statements: Counter[str] = Counter()
 
     async def _execute(self, query: str, params: dict[str, Any]) -> None:
-        self.statements["checkpoint" if query == UPSERT_CHECKPOINT_WITH_BLOBS else "writes"] += 1
+        self.statements["batch" if query == SAVE_BATCH else "writes"] += 1
         await super()._execute(query, params)
 
 
@@ -68,7 +83,21 @@ async def test_a_session_leaves_the_same_writes_as_langgraphs_own_saver(pool, ma
     history = await writes_per_step(pool, ours)
     assert len(history) >= 6 and all(channels for _, channels in history[:-1])  # the last: the end
     assert history == await writes_per_step(pool, stock)
-    assert saver.statements == {"checkpoint": len(history)}  # every step's writes rode along
+    assert await rows_of(pool, ours) == await rows_of(pool, stock)
+    assert saver.statements == {"batch": len(history)}  # every step's writes rode along
+
+
+async def test_a_run_holding_its_thread_saves_its_checkpoints_in_batches(pool, make_model, monkeypatch):
+    """In `batched_saves` (the executor's runs with durability "async"), a session's checkpoints and
+    writes wait in memory and go in one statement when it stops: the rows `AsyncPostgresSaver`
+    leaves, every one of them."""
+    monkeypatch.setattr(checkpointer, "FLUSH_AFTER_S", 60.0)
+    saver = CountedSaver(pool)
+    ours = await run_with(saver, pool, await make_model(), batched=True)
+    stock = await run_with(AsyncPostgresSaver(pool), pool, await make_model())
+    assert await writes_per_step(pool, ours) == await writes_per_step(pool, stock)
+    assert await rows_of(pool, ours) == await rows_of(pool, stock)
+    assert saver.statements == {"batch": 1}
 
 
 async def stored_writes(pool: Any, thread_id: str) -> list[str]:
@@ -83,7 +112,7 @@ async def stored_writes(pool: Any, thread_id: str) -> list[str]:
 
 async def test_writes_no_checkpoint_takes_are_saved_on_their_own(pool, monkeypatch):
     """Held writes whose next checkpoint never comes (a run that stops) are saved before the thread
-    is read, when the executor flushes, or after FLUSH_AFTER_S, each in its own statement."""
+    is read, when the executor flushes, or after FLUSH_AFTER_S, each batch in its own statement."""
     monkeypatch.setattr(checkpointer, "FLUSH_AFTER_S", 0.2)
     saver, thread_id = CountedSaver(pool), str(uuid.uuid4())
     thread = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
@@ -103,7 +132,7 @@ async def test_writes_no_checkpoint_takes_are_saved_on_their_own(pool, monkeypat
     assert "task-late" not in await stored_writes(pool, thread_id)
     await asyncio.sleep(0.4)
     assert "task-late" in await stored_writes(pool, thread_id)
-    assert saver.statements == {"checkpoint": 1, "writes": 3}
+    assert saver.statements == {"batch": 4}
 
 
 async def test_a_deleted_thread_keeps_no_write_that_was_held(pool, monkeypatch):
@@ -115,7 +144,7 @@ async def test_a_deleted_thread_keeps_no_write_that_was_held(pool, monkeypatch):
     await saver.adelete_thread(thread_id)
     await asyncio.sleep(0.4)
     assert await stored_writes(pool, thread_id) == [] and await saver.aget_tuple(thread) is None
-    assert saver.statements == {"checkpoint": 1}
+    assert saver.statements == {"batch": 1}
 
 
 async def final_state_both_ways(graph: Any, saver: Any, payload: Any, thread_id: str) -> Any:

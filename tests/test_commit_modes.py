@@ -61,7 +61,7 @@ def test_only_replayable_rows_commit_asynchronously() -> None:
     """Checkpoints, their writes, stream events and equity marks may lose their last moments to a
     database crash (a replay writes them again); orders, fills and fees never do."""
     replayable = [
-        checkpointer.UPSERT_CHECKPOINT_WITH_BLOBS,
+        checkpointer.SAVE_BATCH,
         checkpointer.UPSERT_WRITES,
         checkpointer.INSERT_NEW_WRITES,
         events.INSERT_EVENTS,

@@ -214,7 +214,10 @@ async def test_a_rolled_back_run_leaves_no_checkpoint_rows_or_unreferenced_blobs
     before = await rows_per_table(pool, thread_id)
     doomed = await client.runs.create(thread_id, "trading_session", input=LONG)
     await wait_status(client, thread_id, doomed["run_id"], {"running"})
-    await asyncio.sleep(1.0)
+    for _ in range(50):  # a held run's checkpoints are saved in batches, at least once a second
+        if (await rows_per_table(pool, thread_id))["checkpoint_blobs"] > before["checkpoint_blobs"]:
+            break
+        await asyncio.sleep(0.1)
     assert (await rows_per_table(pool, thread_id))["checkpoint_blobs"] > before["checkpoint_blobs"]
     await client.runs.cancel(thread_id, doomed["run_id"], action="rollback")
     for _ in range(100):

@@ -6,9 +6,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
+import orjson
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
@@ -72,7 +74,22 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
         kwargs=CONNECTION_KWARGS,
         max_idle=300,
         timeout=POOL_WAIT_S,
+        configure=use_orjson,
     )
+
+
+def dump_json(value: Any) -> bytes:
+    """`json.dumps` for `json`/`jsonb` parameters, 5-10x faster: orjson, keys that are not strings
+    turned into strings as the standard library does (datetimes, which it refuses, become ISO text)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+async def use_orjson(conn: AsyncConnection[Any]) -> None:
+    """Dump and load the connection's `json`/`jsonb` values with orjson (checkpoints, their metadata,
+    stream events, run rows): the standard library's encoder and decoder were ~4% of the server's CPU
+    in a one-bar `runs.wait`."""
+    set_json_dumps(dump_json, conn)
+    set_json_loads(orjson.loads, conn)
 
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
-from graph.checkpointer import ResilientPostgresSaver, save_held_writes
+from graph.checkpointer import ResilientPostgresSaver, batched_saves
 from graph.config import run_config, thread_config
 from graph.context import SessionContext
 from server import metrics
@@ -167,10 +167,12 @@ class RunExecutor:
             saver.last_saved.track(str(run["thread_id"]))  # this run holds the thread
         newcomer = await self.first_bars.starting()
         try:
-            await self._stream_parts(run, job, payload, writer, newcomer)
+            async with batched_saves(
+                self.graph.checkpointer, str(run["thread_id"]), durability=job.durability
+            ):
+                await self._stream_parts(run, job, payload, writer, newcomer)
         finally:
             newcomer.arrived()
-            await asyncio.shield(save_held_writes(self.graph.checkpointer, str(run["thread_id"])))
 
     def _saver(self) -> ResilientPostgresSaver | None:
         saver = self.graph.checkpointer
