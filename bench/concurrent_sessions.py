@@ -12,7 +12,11 @@ What it measures
     * peak RSS of every server and worker process (VmHWM);
     * the CPU time the hypervisor stole from the machine meanwhile (bench/machine.py);
     * that every run succeeded and every ledger reconciles with its fills;
-    * statements per bar, counted in-process for one 62-bar session over the same database;
+    * transactions per bar in the server's database during the run (API, queue and sessions: every
+      autocommit statement is one; pg_stat_database);
+    * statements per bar by kind, counted in-process for one 62-bar session over the same database,
+      its checkpoints saved in batches as the executor saves them (a lower bound: in-process the
+      session takes less than the 1 s after which a batch is saved);
     * bytes per bar stored, and kept: table sizes before and after `tradegraph retention --now`
       (per-step checkpoints, stream events and queue jobs gone; final checkpoints, ledger and
       equity curves kept), over the empty database's, after VACUUM FULL.
@@ -49,6 +53,10 @@ from psycopg.rows import dict_row  # noqa: E402
 from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
 from bench.machine import steal_line, steal_seconds  # noqa: E402
+from graph.builder import persistent_graph  # noqa: E402
+from graph.checkpointer import batched_saves  # noqa: E402
+from graph.config import run_config  # noqa: E402
+from graph.context import SessionContext  # noqa: E402
 from tests.support.databases import fresh_database  # noqa: E402
 from tests.support.ledger_checks import assert_reconciles  # noqa: E402
 from tests.support.server import ServerProcess, clean_env  # noqa: E402
@@ -83,6 +91,9 @@ KEPT_TABLES = (
 
 
 RUNS_INSERTED = "SELECT extract(epoch FROM created_at) - %s FROM runs"
+TRANSACTIONS = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+STATS_PUBLISHED_S = 1.2
+"""How long PostgreSQL may take to publish a backend's transaction counts (at most once a second)."""
 
 
 @dataclass
@@ -208,7 +219,18 @@ async def count_statements(url: str, bot: Bot) -> tuple[float, Counter[str]]:
     try:
         await run_session(pool, input_for(bot.model, end="2012-01-04"))  # warm the price cache
         counts.clear()
-        _, parts = await run_session(pool, input_for(bot.model))
+        graph, thread_id = persistent_graph(pool), str(uuid.uuid4())
+        async with batched_saves(graph.checkpointer, thread_id, durability="async"):  # as the executor
+            parts = [
+                part
+                async for part in graph.astream(
+                    input_for(bot.model),
+                    run_config(thread_id, bars_total=62),
+                    context=SessionContext(pool=pool),
+                    stream_mode="custom",
+                    version="v2",
+                )
+            ]
     finally:
         await pool.close()
     bars = sum(1 for p in parts if p["type"] == "custom" and p["data"].get("type") == "equity")
@@ -249,6 +271,14 @@ def run_retention_now(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def transactions(url: str) -> int:
+    """Transactions committed or rolled back in the database so far: every autocommit statement is
+    one (PostgreSQL publishes a backend's counts within a second, and when it exits)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(TRANSACTIONS).fetchone()
+        return int(row[0]) if row else 0
+
+
 def table_bytes(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM FULL")
@@ -278,6 +308,8 @@ async def measure(args: argparse.Namespace, url: str) -> int:
         sessions = [Session(bot) for bot in bots]
         await asyncio.gather(*(create_thread(server.url, s) for s in sessions))
         pids = [server.process.pid, *(w.pid for w in workers)]
+        await asyncio.sleep(STATS_PUBLISHED_S)
+        transactions_before = transactions(url)
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         clients_before, postgres_before = time.process_time(), postgres_cpu_seconds()
         steal_before = steal_seconds()
@@ -296,6 +328,8 @@ async def measure(args: argparse.Namespace, url: str) -> int:
             worker.terminate()
             worker.wait(30)
         server.stop()
+    await asyncio.sleep(STATS_PUBLISHED_S)
+    server_transactions = transactions(url) - transactions_before
     failed = [s for s in sessions if s.error or s.bars != 62]
     pool = AsyncConnectionPool(url, open=False, kwargs=CONNECTION_KWARGS)
     await pool.open()
@@ -336,7 +370,11 @@ async def measure(args: argparse.Namespace, url: str) -> int:
     print(f"session end: first {min(ends):.1f} s, last {max(ends):.1f} s")
     print("peak RSS: " + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in rss.items()))
     print(f"runs failed: {len(failed)}; ledgers reconciled: {len(bots)}")
-    print(f"statements per bar (in-process, one session): {per_bar:.1f}")
+    print(
+        f"server transactions per bar (API, queue and sessions; pg_stat_database): "
+        f"{server_transactions / total_bars:.2f}"
+    )
+    print(f"statements per bar (in-process, one session, saved as the executor saves): {per_bar:.2f}")
     for query, n in counts.most_common(8):
         print(f"    {n / 62:5.2f}  {query}")
     print(f"bytes stored per bar before retention: {stored / bars:.0f} ({stored // 1024} KiB)")

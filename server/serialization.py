@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 from langchain_core.messages import BaseMessage
 from langgraph.types import Interrupt
 from pydantic import BaseModel
@@ -43,5 +44,13 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text of any state or event value."""
-    return json.dumps(to_jsonable(value), separators=(",", ":"))
+    """Compact JSON text of any state or event value (each SSE event's data).
+
+    orjson, several times faster than the standard library (whose encoder was ~17% of the CPU of a
+    stream's task with 100 sessions streaming); integers beyond 64 bits, which it refuses, take
+    the standard library's way."""
+    plain = to_jsonable(value)
+    try:
+        return orjson.dumps(plain).decode()
+    except TypeError:
+        return json.dumps(plain, separators=(",", ":"))
