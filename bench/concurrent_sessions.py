@@ -52,7 +52,7 @@ from langgraph_sdk import get_client  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
-from bench.machine import steal_line, steal_seconds  # noqa: E402
+from bench.machine import cpu_seconds, postgres_cpu_seconds, steal_line, steal_seconds  # noqa: E402
 from graph.builder import persistent_graph  # noqa: E402
 from graph.checkpointer import batched_saves  # noqa: E402
 from graph.config import run_config  # noqa: E402
@@ -162,31 +162,6 @@ async def stream_one(base_url: str, session: Session, t0: float) -> None:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a live process has used so far."""
-    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
-
-
-def _stat_cpu_seconds(stat: str) -> float:
-    """utime + stime of a `/proc/PID/stat` line, in seconds."""
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU time used so far by every PostgreSQL process of this machine (its backends come and go,
-    so this undercounts backends that exited; the benchmark's own database is the only busy one)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(postgres)" in text:
-            total += _stat_cpu_seconds(text)
-    return total
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -5,8 +5,10 @@ What it measures
     official `langgraph_sdk` client, for a one-bar daily session (AAPL, 2012-01-03, `rule` decider),
     on a thread created just before (not timed). Each server gets 3 untimed warm-up runs, then N
     timed runs (`--iterations`, default 50), each on a new thread: median, p99, min and max in
-    milliseconds, the ratio of the medians, and the CPU time the hypervisor stole from the machine
-    while each server was timed (bench/machine.py).
+    milliseconds, the CPU time of each server's process per timed run (its thread's creation
+    included: a server busy with one run at a time is CPU-bound on a slow machine, so this is the
+    steadier figure for comparing versions), the ratio of the medians, and the CPU time the
+    hypervisor stole from the machine while each server was timed (bench/machine.py).
 
 The two servers, side by side in one run against one database
     * tradegraph: `python -m cli serve`; threads carry `metadata.model_id` and the server injects
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root
 from langgraph_sdk import get_client  # noqa: E402
 
 from bench import langgraph_dev  # noqa: E402
-from bench.machine import steal_line, steal_seconds  # noqa: E402
+from bench.machine import cpu_seconds, steal_line, steal_seconds  # noqa: E402
 from tests.support.accounts import owner_and_model  # noqa: E402
 from tests.support.databases import fresh_database  # noqa: E402
 from tests.support.server import HttpProcess, ServerProcess  # noqa: E402
@@ -72,6 +74,8 @@ class Result:
     error: str | None = None
     steal: str = ""
     """The CPU steal while its runs were timed (bench/machine.py)."""
+    cpu_s: float = 0.0
+    """CPU time of the server's process over its timed runs (thread creations included)."""
 
     @property
     def ok(self) -> bool:
@@ -79,6 +83,9 @@ class Result:
 
     def median(self) -> float:
         return statistics.median(self.samples_ms)
+
+    def cpu_ms_per_run(self) -> float:
+        return self.cpu_s * 1000 / len(self.samples_ms)
 
     def p99(self) -> float:
         """Nearest-rank percentile (with 50 samples, p99 is the maximum)."""
@@ -119,6 +126,7 @@ async def time_alternately(targets: list[Target], n: int) -> None:
             for target, client in zip(targets, clients, strict=True):
                 if target.result.error is not None:
                     continue
+                cpu_before = cpu_seconds(target.server.process.pid)
                 try:
                     elapsed = await one_run(client, target.run_input, target.metadata)
                 except Exception as exc:  # reported with the server's log
@@ -131,6 +139,7 @@ async def time_alternately(targets: list[Target], n: int) -> None:
                     continue
                 if i >= WARMUP_RUNS:
                     target.result.samples_ms.append(elapsed)
+                    target.result.cpu_s += cpu_seconds(target.server.process.pid) - cpu_before
     finally:
         for client in clients:
             await client.aclose()
@@ -179,12 +188,17 @@ def table(results: list[Result], n: int, versions: dict[str, str]) -> str:
         f"machine: nproc={os.cpu_count()}, Python {platform.python_version()}, {platform.platform()}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",
-        f"{'server':<15} {'n':>4} {'median ms':>10} {'p99 ms':>10} {'min ms':>10} {'max ms':>10}",
+        f"{'server':<15} {'n':>4} {'median ms':>10} {'p99 ms':>10} {'min ms':>10} {'max ms':>10}"
+        f" {'CPU ms/run':>11}",
     ]
     for r in results:
         if r.ok:
             figures = (r.median(), r.p99(), min(r.samples_ms), max(r.samples_ms))
-            lines.append(f"{r.server:<15} {len(r.samples_ms):>4}" + "".join(f" {v:>10.1f}" for v in figures))
+            lines.append(
+                f"{r.server:<15} {len(r.samples_ms):>4}"
+                + "".join(f" {v:>10.1f}" for v in figures)
+                + f" {r.cpu_ms_per_run():>11.1f}"
+            )
         else:
             lines.append(f"{r.server:<15} FAILED: {(r.error or 'no samples').splitlines()[0][:80]}")
     for steal in dict.fromkeys(r.steal for r in results if r.steal):  # servers timed together share one
