@@ -17,7 +17,7 @@ import pytest
 from graph.builder import GRAPH_ID
 from server.runs import follow
 from server.runs.create import create_run
-from server.runs.events import EventWriter, events_after
+from server.runs.events import EventStore, EventWriter, events_after
 from server.runs.notifier import Notifier, Wake, events_payload, notify
 from server.schemas import RunCreate
 from server.services import RunServices
@@ -104,7 +104,7 @@ async def follow_while_written(
 async def test_a_stream_in_the_writers_process_reads_the_events_once_and_misses_nothing(
     services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = EventWriter(pool, run_id, 1, services.notifier)
+    writer = EventWriter(EventStore(pool), run_id, 1, services.notifier)
     sent, reads = await follow_while_written(services, run_id, writer, monkeypatch)
     assert reads == 1  # every batch came with its wake-up
     stored = await events_after(pool, run_id, 0)
@@ -117,7 +117,9 @@ async def test_a_stream_in_another_process_reads_what_was_stored(
     services: RunServices, run_id: str, pool: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The writer hands its batches to nobody here (as in another process): NOTIFY wakes the stream."""
-    sent, reads = await follow_while_written(services, run_id, EventWriter(pool, run_id, 1), monkeypatch)
+    sent, reads = await follow_while_written(
+        services, run_id, EventWriter(EventStore(pool), run_id, 1), monkeypatch
+    )
     assert [id_ for id_, _, _ in sent] == [str(seq) for seq in range(1, 8)]
     assert reads > 1
 
@@ -129,7 +131,7 @@ async def test_a_wait_reads_the_run_when_its_status_changes_not_on_each_batch(
     monkeypatch.setattr(run_store, "get_run", reads)
     waiting = asyncio.create_task(follow.wait_until_done(services, uuid.UUID(run_id)))
     await until(lambda: reads.calls == 1)
-    writer = EventWriter(pool, run_id, 1, services.notifier)
+    writer = EventWriter(EventStore(pool), run_id, 1, services.notifier)
     for bar in range(3):
         writer.emit("custom", {"bar": bar})
         await asyncio.sleep(0.1)

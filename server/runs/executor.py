@@ -22,7 +22,7 @@ from graph.checkpointer import ResilientPostgresSaver, batched_saves
 from graph.config import run_config, thread_config
 from graph.context import SessionContext
 from server import metrics
-from server.runs.events import EventWriter, LocalFeed, first_seq
+from server.runs.events import EventStore, EventWriter, LocalFeed, first_seq
 from server.runs.job import RunJob
 from server.runs.lifecycle import RunLifecycle
 from server.runs.priority import FirstBars, Newcomer
@@ -76,6 +76,7 @@ class RunExecutor:
         """`feed` is handed each batch of events once stored (this process's followers)."""
         self.pool, self.graph, self.lifecycle, self.webhooks = pool, graph, lifecycle, webhooks
         self.feed = feed
+        self.events = EventStore(pool)
         self.first_bars = FirstBars()
 
     async def execute(self, run_id: UUID) -> None:
@@ -84,7 +85,7 @@ class RunExecutor:
         if run is None:
             return  # cancelled before it started, or already finished
         first = await first_seq(self.pool, str(run_id), run["attempt"])
-        writer = EventWriter(self.pool, str(run_id), first, self.feed)
+        writer = EventWriter(self.events, str(run_id), first, self.feed)
         writer.emit("metadata", {"run_id": str(run_id), "attempt": run["attempt"]})
         error, started = None, time.perf_counter()
         try:
