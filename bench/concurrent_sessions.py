@@ -53,10 +53,6 @@ from psycopg.rows import dict_row  # noqa: E402
 from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
 from bench.machine import cpu_seconds, postgres_cpu_seconds, steal_line, steal_seconds  # noqa: E402
-from graph.builder import persistent_graph  # noqa: E402
-from graph.checkpointer import batched_saves  # noqa: E402
-from graph.config import run_config  # noqa: E402
-from graph.context import SessionContext  # noqa: E402
 from tests.support.databases import fresh_database  # noqa: E402
 from tests.support.ledger_checks import assert_reconciles  # noqa: E402
 from tests.support.server import ServerProcess, clean_env  # noqa: E402
@@ -194,18 +190,7 @@ async def count_statements(url: str, bot: Bot) -> tuple[float, Counter[str]]:
     try:
         await run_session(pool, input_for(bot.model, end="2012-01-04"))  # warm the price cache
         counts.clear()
-        graph, thread_id = persistent_graph(pool), str(uuid.uuid4())
-        async with batched_saves(graph.checkpointer, thread_id, durability="async"):  # as the executor
-            parts = [
-                part
-                async for part in graph.astream(
-                    input_for(bot.model),
-                    run_config(thread_id, bars_total=62),
-                    context=SessionContext(pool=pool),
-                    stream_mode="custom",
-                    version="v2",
-                )
-            ]
+        _, parts = await run_session(pool, input_for(bot.model), batched=True)  # as the executor saves
     finally:
         await pool.close()
     bars = sum(1 for p in parts if p["type"] == "custom" and p["data"].get("type") == "equity")

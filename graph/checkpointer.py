@@ -273,9 +273,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             await self._save(key)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        for key in self._keys_of(thread_id):  # a deleted thread keeps no row, not even a late save
-            async with self._lock(key):
-                self._take(key)
+        await self._drop(thread_id)  # a deleted thread keeps no row, not even a late save
         await super().adelete_thread(thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -283,9 +281,7 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
             raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
         for thread_id in thread_ids:
             if strategy == "delete":
-                for key in self._keys_of(thread_id):
-                    async with self._lock(key):
-                        self._take(key)
+                await self._drop(thread_id)
             else:
                 await self.flush(thread_id)  # the latest checkpoint and its writes are kept
         await super().aprune(thread_ids, strategy=strategy)
@@ -293,6 +289,12 @@ class ResilientPostgresSaver(AsyncPostgresSaver):
     def _keys_of(self, thread_id: str) -> list[BatchKey]:
         """The thread's batch keys with something waiting or being saved."""
         return [key for key in {*self._batches, *self._locks} if key[0] == str(thread_id)]
+
+    async def _drop(self, thread_id: str) -> None:
+        """Forget what waits for the thread (it is being deleted), after any save under way."""
+        for key in self._keys_of(thread_id):
+            async with self._lock(key):
+                self._take(key)
 
     def _batch(self, key: BatchKey) -> Batch:
         """The batch waiting for `key`; a new one is saved after FLUSH_AFTER_S at the latest."""

@@ -7,6 +7,7 @@ from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import persistent_graph
+from graph.checkpointer import batched_saves
 from graph.config import run_config
 from graph.context import SessionContext
 
@@ -32,20 +33,23 @@ async def run_session(
     thread_id: str | None = None,
     context: SessionContext | None = None,
     stream_mode: Any = "custom",
+    batched: bool = False,
 ) -> tuple[str, list[Any]]:
-    """Stream a session (or its resumption) to the end or the next interrupt; returns thread and parts."""
+    """Stream a session (or its resumption) to the end or the next interrupt; returns thread and parts.
+    `batched`: its checkpoints saved in batches, as the run executor saves them."""
     thread_id = thread_id or str(uuid.uuid4())
     graph = persistent_graph(pool)
-    parts = [
-        part
-        async for part in graph.astream(
-            payload,
-            run_config(thread_id, bars_total=400),
-            context=context or SessionContext(pool=pool),
-            stream_mode=stream_mode,
-            version="v2",
-        )
-    ]
+    async with batched_saves(graph.checkpointer, thread_id, durability="async" if batched else "sync"):
+        parts = [
+            part
+            async for part in graph.astream(
+                payload,
+                run_config(thread_id, bars_total=400),
+                context=context or SessionContext(pool=pool),
+                stream_mode=stream_mode,
+                version="v2",
+            )
+        ]
     return thread_id, parts
 
 
