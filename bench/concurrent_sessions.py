@@ -40,7 +40,8 @@ import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ class Session:
     first_bar_s: float | None = None
     ended_s: float | None = None
     bars: int = 0
+    bar_times_s: list[float] = field(default_factory=list)
     error: str | None = None
 
 
@@ -137,7 +139,21 @@ async def create_thread(base_url: str, session: Session) -> None:
     session.thread_id = thread["thread_id"]
 
 
-async def stream_one(base_url: str, session: Session, t0: float) -> None:
+@dataclass
+class FirstBarsSeen:
+    """Counts sessions that showed their first bar; when the last one does, reads the server's CPU."""
+
+    waiting: int
+    read_cpu: Callable[[], float]
+    cpu_s: float | None = None
+
+    def seen(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.cpu_s = self.read_cpu()
+
+
+async def stream_one(base_url: str, session: Session, t0: float, first_bars: FirstBarsSeen) -> None:
     try:
         async for part in session.client.runs.stream(
             session.thread_id, "trading_session", input=SESSION, stream_mode=["custom"]
@@ -148,8 +164,10 @@ async def stream_one(base_url: str, session: Session, t0: float) -> None:
                 session.error = str(part.data)
             if part.event == "custom" and part.data.get("type") == "equity":
                 session.bars += 1
+                session.bar_times_s.append(time.perf_counter() - t0)
                 if session.first_bar_s is None:
-                    session.first_bar_s = time.perf_counter() - t0
+                    session.first_bar_s = session.bar_times_s[-1]
+                    first_bars.seen()
     except Exception as exc:  # recorded and reported: the benchmark fails loudly at the end
         session.error = f"{type(exc).__name__}: {exc}"
     session.ended_s = time.perf_counter() - t0
@@ -273,8 +291,9 @@ async def measure(args: argparse.Namespace, url: str) -> int:
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         clients_before, postgres_before = time.process_time(), postgres_cpu_seconds()
         steal_before = steal_seconds()
+        first_bars = FirstBarsSeen(len(sessions), lambda: sum(cpu_seconds(pid) for pid in pids))
         started, started_at = time.perf_counter(), time.time()
-        await asyncio.gather(*(stream_one(server.url, s, started) for s in sessions))
+        await asyncio.gather(*(stream_one(server.url, s, started, first_bars) for s in sessions))
         wall = time.perf_counter() - started
         server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         clients_cpu = time.process_time() - clients_before
@@ -320,6 +339,14 @@ async def measure(args: argparse.Namespace, url: str) -> int:
         print(
             f"first bar: p50 {statistics.median(first):.2f} s, p99 {percentile(first, 0.99):.2f} s, "
             f"max {max(first):.2f} s"
+        )
+    if first_bars.cpu_s is not None:
+        last = max(first)
+        later = sum(1 for s in sessions for t in s.bar_times_s[1:] if t <= last)
+        startup_ms = (first_bars.cpu_s - cpu_before) * 1000 / len(sessions)
+        print(
+            f"until the last first bar: server CPU {startup_ms:.1f} ms per session, "
+            f"{later} later bars shown meanwhile"
         )
     if started:
         p50, p99 = statistics.median(started), percentile(started, 0.99)

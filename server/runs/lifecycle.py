@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from graph.config import thread_config
 from server.runs.job import RunJob
 from server.runs.notifier import CHANNEL, finished_payload, notify
-from server.runs.queue import abort_job, active_jobs, enqueue_run
+from server.runs.queue import DEFER_RUN_JOB, abort_job, active_jobs, enqueue_run, run_job_params
 from server.state_json import final_values
 from server.store import runs as run_store
 from server.store.runs import ACTIVE, RunRow, run_row
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 Strategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 CancelAction = Literal["interrupt", "rollback"]
 
-INSERT_RUN = """
+INSERT_RUN = f"""
 WITH inserted AS (
     INSERT INTO runs (run_id, thread_id, user_id, assistant_id, metadata, kwargs, multitask_strategy)
     VALUES (%(run_id)s, %(thread_id)s, %(user_id)s, %(assistant_id)s, %(metadata)s, %(kwargs)s,
@@ -45,9 +45,11 @@ WITH inserted AS (
 ), busy AS (
     UPDATE threads SET status = 'busy', metadata = metadata || %(thread_metadata)s, updated_at = now()
     WHERE thread_id = %(thread_id)s
-)
-SELECT * FROM inserted
+), queued AS ({DEFER_RUN_JOB} FROM inserted)
+SELECT inserted.* FROM inserted, queued
 """
+"""Store a pending run, turn its thread busy and queue its job: one statement, so a run is never
+stored without the job a worker takes it by (nor queued without its row)."""
 LOCK_THREAD = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 START_RUN = """
 WITH started AS (
@@ -137,6 +139,7 @@ class RunRequest:
     def params(self, strategy: Strategy) -> dict[str, Any]:
         """The INSERT_RUN parameters."""
         return {
+            **run_job_params(run_id=self.run_id, thread_id=self.thread_id),
             "run_id": self.run_id,
             "thread_id": self.thread_id,
             "user_id": self.user_id,
@@ -171,7 +174,7 @@ class RunLifecycle:
         self.pool, self.graph = pool, graph
 
     async def submit(self, request: RunRequest, *, strategy: Strategy) -> RunRow:
-        """Store a pending run (its thread turns busy), apply the multitask strategy, and queue it."""
+        """Store and queue a pending run (its thread turns busy), applying the multitask strategy."""
         params = request.params(strategy)
         doomed: list[RunRow] = []
         async with self.pool.connection() as conn:
@@ -188,7 +191,6 @@ class RunLifecycle:
                             doomed.append(marked)
                     run = await self._insert(conn, params)
         await self._abort(doomed, strategy)
-        await enqueue_run(run_id=request.run_id, thread_id=request.thread_id)
         return run
 
     async def start(self, run_id: UUID) -> RunRow | None:

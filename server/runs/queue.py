@@ -18,6 +18,7 @@ from procrastinate.connector import Notify
 from procrastinate.jobs import Job, Notification
 from procrastinate.worker import Worker
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from tradegraph.database import Pool, is_disconnect, retrying
@@ -127,6 +128,33 @@ async def retry_job(job: Job) -> None:
 async def enqueue_run(*, run_id: UUID, thread_id: UUID) -> int:
     """Queue a run behind any other run of the same thread; returns the job id."""
     return await execute_run.configure(lock=str(thread_id)).defer_async(run_id=str(run_id))
+
+
+DEFER_RUN_JOB = """
+SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
+    %(job_queue)s, %(job_task)s, %(job_priority)s, %(job_lock)s, %(job_queueing_lock)s, %(job_args)s,
+    %(job_scheduled_at)s
+)::procrastinate_job_to_defer_v1]) AS job_ids
+"""
+"""A run's job, for a statement that stores the run and queues it at once (server/runs/lifecycle.py).
+
+procrastinate's `defer_async` calls the same versioned SQL function (`procrastinate_defer_jobs_v1`,
+its interface to the database, with the same job fields): the job's row and its NOTIFY to workers
+commit with the run, or neither does. Parameters: `run_job_params`."""
+
+
+def run_job_params(*, run_id: UUID, thread_id: UUID) -> dict[str, Any]:
+    """DEFER_RUN_JOB's parameters: the job `enqueue_run` would defer, field by field."""
+    job = execute_run.configure(lock=str(thread_id)).make_new_job(run_id=str(run_id))
+    return {
+        "job_queue": job.queue,
+        "job_task": job.task_name,
+        "job_priority": job.priority,
+        "job_lock": job.lock,
+        "job_queueing_lock": job.queueing_lock,
+        "job_args": Jsonb(job.task_kwargs),
+        "job_scheduled_at": job.scheduled_at,
+    }
 
 
 async def active_jobs(*, run_id: UUID, thread_id: UUID) -> list[Job]:
