@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, CheckpointTuple, get_checkpoint_id, writes_sort_key
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
-from tradegraph.database import dump_json
+from tradegraph.database import dump_json, load_json
 
 WriteRow = Sequence[Any]
 """A write as the saver dumps it: thread, ns, checkpoint, task, path, idx, channel, type, blob."""
@@ -104,7 +103,7 @@ class LastSaved:
         checkpoint_id = saved.config["configurable"]["checkpoint_id"]
         if get_checkpoint_id(config) not in (None, checkpoint_id):
             return None
-        stored = orjson.loads(dump_json(saved.stored))
+        stored = load_json(dump_json(saved.stored))
         serde = self._serde
         values = {k: serde.loads_typed(serde.dumps_typed(v)) for k, v in saved.blob_values.items()}
         writes = thread.writes.get(checkpoint_id, {}).values()
@@ -113,7 +112,7 @@ class LastSaved:
         return CheckpointTuple(
             saved.config,
             checkpoint,
-            orjson.loads(dump_json(saved.metadata)),
+            load_json(dump_json(saved.metadata)),
             saved.parent_config,
             [(w[3], w[6], serde.loads_typed((w[7], w[8]))) for w in rows],
         )

@@ -9,9 +9,11 @@ from uuid import UUID
 
 from langchain_core.messages import AIMessage
 from langgraph.types import Interrupt
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from server.serialization import dumps, to_jsonable
+from tradegraph.database import dump_json, load_json, make_pool
 
 
 class Side(StrEnum):
@@ -66,3 +68,27 @@ def test_messages_keep_their_fields_and_unknown_objects_their_repr() -> None:
     assert (message["type"], message["content"], message["id"]) == ("ai", "buy 3 AAPL", "m-1")
     assert to_jsonable(object) == repr(object)
     assert type(to_jsonable(True)) is bool and type(to_jsonable(3)) is int
+
+
+def test_integers_beyond_64_bits_take_the_standard_librarys_way() -> None:
+    """orjson refuses them; the event data and the database parameters still get exact JSON."""
+    value = {"shares": 2**70, 1: "a key that is not text"}
+    assert json.loads(dumps(value)) == {"shares": 2**70, "1": "a key that is not text"}
+    assert json.loads(dump_json(value)) == {"shares": 2**70, "1": "a key that is not text"}
+    assert dump_json({"n": 3, 2: [1.5, None]}) == b'{"n":3,"2":[1.5,null]}'
+
+
+async def test_a_pooled_connection_stores_such_json_exactly(database_url: str) -> None:
+    """The app's connections dump `jsonb` parameters with `dump_json` and load them with `load_json`:
+    an integer orjson refuses (or would load as a float) is stored and read back whole."""
+    pool = make_pool(database_url, max_size=1)
+    await pool.open()
+    try:
+        async with pool.connection() as conn:
+            value = Jsonb({"shares": 2**70 + 1, "price": "12.50"})
+            row = await (await conn.execute("SELECT %s::jsonb AS v", (value,))).fetchone()
+    finally:
+        await pool.close()
+    assert row is not None and row["v"] == {"shares": 2**70 + 1, "price": "12.50"}
+    assert type(row["v"]["shares"]) is int
+    assert load_json(b'{"n":3,"id":"1f0"}') == {"n": 3, "id": "1f0"}
