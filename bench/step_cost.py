@@ -66,7 +66,7 @@ async def one_session(pool: Pool, graph: Any, model: dict[str, Any], clock: Cloc
     thread_id = str(uuid.uuid4())
     clock.marks.clear()
     clock.mark("begin")
-    async with batched_saves(graph.checkpointer, thread_id, durability=durability):  # type: ignore[arg-type]
+    async with batched_saves(graph.checkpointer, thread_id, durability=durability):
         async for _ in graph.astream(
             input_for(model, **ONE_BAR),
             run_config(thread_id, bars_total=1),
